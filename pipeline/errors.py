@@ -1,0 +1,15 @@
+"""Errors that tell the user which file (and line) is wrong and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CorpusError(ValueError):
+    """Bad or missing corpus input. The message always names the offending path."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")

@@ -1,0 +1,33 @@
+"""DVC stage `labels@<corpus>`: one corpus's annotations -> the common label table.
+
+Usage: python stages/merge_labels.py CORPUS OUT_PARQUET OUT_METRICS_JSON
+"""
+
+from __future__ import annotations
+
+from pipeline import label_table
+from pipeline.atomic import write_json
+from pipeline.cli import log, run_stage
+from pipeline.corpora import prepare_corpus
+from pipeline.params import load_params
+
+
+def main(argv: list[str]) -> None:
+    corpus, out, metrics = argv
+    config = load_params()["corpora"][corpus]
+    log.info("reading corpus %s (%s) from %s", corpus, config["format"], config["root"])
+    table, info = prepare_corpus(corpus, config)
+    label_table.write(table, out, corpus, info)
+    counts = label_table.class_counts(table)
+    log.info("%s: %d utterances %s -> %s", corpus, len(table), counts, out)
+    summary = {k: v for k, v in info.items() if k not in ("speakers", "format")}
+    write_json(metrics, {
+        "utterances": len(table),
+        "speakers": int(table["speaker"].nunique()),
+        "classes": counts,
+        **summary,
+    })
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,65 @@
+"""Shared fixtures: a tiny demo corpus written once per session, and small audio helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pipeline.demo.corpora import IEMOCAP_DIR, MOSEI_DIR, TRUTH_FILE, write_demo
+
+TINY_DEMO: dict[str, Any] = {
+    "seed": 7,
+    "iemocap": {
+        "utterances_per_speaker": 6,
+        "mean_seconds": 1.2,
+        "long_utterances": 1,
+        "short_utterances": 2,
+    },
+    "mosei": {"videos": 4, "segments_per_video": 3, "mean_seconds": 1.2},
+}
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny demo corpus (both layouts), shared read-only by the tests."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    write_demo(out, TINY_DEMO, n_jobs=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def truth(demo_root: Path) -> dict[str, Any]:
+    return json.loads((demo_root / TRUTH_FILE).read_text())
+
+
+@pytest.fixture(scope="session")
+def iemocap_root(demo_root: Path) -> Path:
+    return demo_root / IEMOCAP_DIR
+
+
+@pytest.fixture(scope="session")
+def mosei_root(demo_root: Path) -> Path:
+    return demo_root / MOSEI_DIR
+
+
+def write_tone(path: Path, seconds: float, sample_rate: int = 16_000, f0: float = 150.0) -> Path:
+    """A short harmonic tone, enough for a valid, non-empty WAV."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, 0.1 * np.sin(2 * np.pi * f0 * t), sample_rate, subtype="PCM_16")
+    return path
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Path -> content hash of every file below root, to prove a folder was not touched."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
