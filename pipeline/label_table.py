@@ -61,15 +61,15 @@ def validate(table: pd.DataFrame, source: str) -> None:
         raise ValueError(f"{source}: no utterance survived label merging")
 
 
-def write(
-    table: pd.DataFrame, target: str | Path, corpus: str, info: Mapping[str, Any]
-) -> None:
+def write(table: pd.DataFrame, target: str | Path, corpus: str, info: Mapping[str, Any]) -> None:
     """Write the table atomically, with the scheme (labels, corpus, reader info) as metadata."""
     with_ratings = all(name in table.columns for name in MOSEI_RATINGS)
     arrow_schema = schema(with_ratings)
     table = table.sort_values("utt_id", kind="stable").reset_index(drop=True)
     validate(table, str(target))
-    arrow = pa.Table.from_pandas(table[arrow_schema.names], schema=arrow_schema, preserve_index=False)
+    arrow = pa.Table.from_pandas(
+        table[arrow_schema.names], schema=arrow_schema, preserve_index=False
+    )
     meta = {"labels": list(EMOTIONS), "corpus": corpus, **info}
     arrow = arrow.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
     with atomic_path(target) as tmp:

@@ -21,5 +21,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     for key in ("train_corpus", "cross_corpus"):
         value = params.get(key)
         if value is not None and value not in corpora:
-            raise ValueError(f"{path}: {key}={value!r} names no entry of corpora ({sorted(corpora)})")
+            raise ValueError(
+                f"{path}: {key}={value!r} names no entry of corpora ({sorted(corpora)})"
+            )
     return params

@@ -16,8 +16,11 @@ def main(argv: list[str]) -> None:
     (out,) = argv
     params = load_params()
     truth = write_demo(out, params["demo"], n_jobs=params["n_jobs"])
-    log.info("demo corpora written to %s: %s", out, json.dumps(
-        {corpus: facts.get("class_counts") for corpus, facts in truth.items()}))
+    log.info(
+        "demo corpora written to %s: %s",
+        out,
+        json.dumps({corpus: facts.get("class_counts") for corpus, facts in truth.items()}),
+    )
 
 
 if __name__ == "__main__":

@@ -21,12 +21,15 @@ def main(argv: list[str]) -> None:
     counts = label_table.class_counts(table)
     log.info("%s: %d utterances %s -> %s", corpus, len(table), counts, out)
     summary = {k: v for k, v in info.items() if k not in ("speakers", "format")}
-    write_json(metrics, {
-        "utterances": len(table),
-        "speakers": int(table["speaker"].nunique()),
-        "classes": counts,
-        **summary,
-    })
+    write_json(
+        metrics,
+        {
+            "utterances": len(table),
+            "speakers": int(table["speaker"].nunique()),
+            "classes": counts,
+            **summary,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ EMOTIONS = ("ang", "hap", "neu", "sad")
 
 def _summary(audio: np.ndarray) -> np.ndarray:
     mel = librosa.power_to_db(
-        librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, n_fft=640, hop_length=160, n_mels=40)
+        librosa.feature.melspectrogram(
+            y=audio, sr=SAMPLE_RATE, n_fft=640, hop_length=160, n_mels=40
+        )
     )
     return np.r_[mel.mean(axis=1), mel.std(axis=1)]
 

@@ -12,7 +12,10 @@ from pipeline.corpora import iemocap
 from pipeline.errors import CorpusError
 from tests.conftest import write_tone
 
-BLOCK = "[{s:.4f} - {e:.4f}]\t{utt}\t{label}\t[2.5000, 2.5000, 2.5000]\nC-E2:\tNeutral;\t()\nA-E3:\tval 3; act 2; dom  2;\t()\n\n"
+BLOCK = (
+    "[{s:.4f} - {e:.4f}]\t{utt}\t{label}\t[2.5000, 2.5000, 2.5000]\n"
+    "C-E2:\tNeutral;\t()\nA-E3:\tval 3; act 2; dom  2;\t()\n\n"
+)
 
 
 def make_session(root: Path, dialog: str, turns: list[tuple[str, str]], session: int = 1) -> None:
@@ -49,7 +52,9 @@ def test_speaker_is_session_plus_gender_of_last_field(iemocap_root: Path) -> Non
 
 
 def test_speaker_rule_on_a_handwritten_dialog(tmp_path: Path) -> None:
-    make_session(tmp_path, "Ses01F_impro01", [("Ses01F_impro01_M013", "ang"), ("Ses01F_impro01_F000", "neu")])
+    make_session(
+        tmp_path, "Ses01F_impro01", [("Ses01F_impro01_M013", "ang"), ("Ses01F_impro01_F000", "neu")]
+    )
     table, _ = iemocap.prepare(tmp_path)
     speakers = dict(zip(table["utt_id"], table["speaker"], strict=True))
     assert speakers == {"Ses01F_impro01_M013": "Ses01M", "Ses01F_impro01_F000": "Ses01F"}

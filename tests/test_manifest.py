@@ -10,7 +10,14 @@ from pipeline.corpora import manifest
 from pipeline.errors import CorpusError
 from tests.conftest import write_tone
 
-MAP = {"angry": "ang", "happy": "hap", "excited": "hap", "neutral": "neu", "sad": "sad", "bored": None}
+MAP = {
+    "angry": "ang",
+    "happy": "hap",
+    "excited": "hap",
+    "neutral": "neu",
+    "sad": "sad",
+    "bored": None,
+}
 
 
 def write_manifest(root: Path, text: str) -> Path:
@@ -22,13 +29,16 @@ def write_manifest(root: Path, text: str) -> Path:
 def test_reads_rows_maps_labels_and_numbers_segments(tmp_path: Path) -> None:
     write_tone(tmp_path / "audio" / "a.wav", 3.0)
     write_tone(tmp_path / "audio" / "b.wav", 1.0)
-    write_manifest(tmp_path, (
-        "path,speaker,label,session,start_s,end_s\n"
-        "audio/a.wav,spk1,angry,s1,0.0,1.0\n"
-        "audio/a.wav,spk1,excited,s1,1.0,3.5\n"
-        "audio/b.wav,spk2,bored,s1,0,1\n"
-        "audio/b.wav,spk2,neutral,s1,0.25,0.75\n"
-    ))
+    write_manifest(
+        tmp_path,
+        (
+            "path,speaker,label,session,start_s,end_s\n"
+            "audio/a.wav,spk1,angry,s1,0.0,1.0\n"
+            "audio/a.wav,spk1,excited,s1,1.0,3.5\n"
+            "audio/b.wav,spk2,bored,s1,0,1\n"
+            "audio/b.wav,spk2,neutral,s1,0.25,0.75\n"
+        ),
+    )
     table, info = manifest.prepare(tmp_path, label_map=MAP)
     rows = table.set_index("utt_id")
     assert sorted(rows.index) == ["audio/a[0]", "audio/a[1]", "audio/b"]
@@ -44,7 +54,12 @@ def test_whole_files_and_optional_columns(tmp_path: Path) -> None:
     write_manifest(tmp_path, "path,speaker,label,gender,utt_id\nx.wav,p,sad,F,my-id\n")
     table, _ = manifest.prepare(tmp_path)
     row = table.iloc[0]
-    assert (row["utt_id"], row["start_s"], row["gender"], row["session"]) == ("my-id", 0.0, "F", None)
+    assert (row["utt_id"], row["start_s"], row["gender"], row["session"]) == (
+        "my-id",
+        0.0,
+        "F",
+        None,
+    )
     assert row["end_s"] == pytest.approx(1.5)
 
 
@@ -52,12 +67,24 @@ def test_whole_files_and_optional_columns(tmp_path: Path) -> None:
     ("text", "pattern"),
     [
         ("path,label\nx.wav,sad\n", r"manifest.csv:1: missing columns \['speaker'\]"),
-        ("path,speaker,label\nx.wav,p,sad\nx.wav,p,furious\n", r"manifest.csv:3: label 'furious' is not in the label map"),
+        (
+            "path,speaker,label\nx.wav,p,sad\nx.wav,p,furious\n",
+            r"manifest.csv:3: label 'furious' is not in the label map",
+        ),
         ("path,speaker,label\nx.wav,,sad\n", r"manifest.csv:2: empty value in \['speaker'\]"),
-        ("path,speaker,label,start_s,end_s\nx.wav,p,sad,zero,1\n", r"manifest.csv:2: column 'start_s': expected seconds"),
-        ("path,speaker,label,start_s,end_s\nx.wav,p,sad,1,0.5\n", r"manifest.csv:2: need 0 <= start_s < end_s"),
+        (
+            "path,speaker,label,start_s,end_s\nx.wav,p,sad,zero,1\n",
+            r"manifest.csv:2: column 'start_s': expected seconds",
+        ),
+        (
+            "path,speaker,label,start_s,end_s\nx.wav,p,sad,1,0.5\n",
+            r"manifest.csv:2: need 0 <= start_s < end_s",
+        ),
         ("path,speaker,label\nx.wav,p,sad,extra\n", r"manifest.csv:2: more fields"),
-        ("path,speaker,label,utt_id\nx.wav,p,sad,u\nx.wav,p,ang,u\n", r"manifest.csv:2: utt_id 'u' is not unique"),
+        (
+            "path,speaker,label,utt_id\nx.wav,p,sad,u\nx.wav,p,ang,u\n",
+            r"manifest.csv:2: utt_id 'u' is not unique",
+        ),
     ],
 )
 def test_bad_rows_name_file_and_line(tmp_path: Path, text: str, pattern: str) -> None:

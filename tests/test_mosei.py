@@ -35,23 +35,31 @@ def test_classify(row: list[float], expected) -> None:
     assert mosei.classify(dict(zip(mosei.SDK_COLUMNS, row, strict=True))) == expected
 
 
-def make_corpus(root: Path, videos: dict[str, tuple[list[list[float]], list[tuple[float, float]]]], seconds: float = 10.0) -> Path:
+def make_corpus(
+    root: Path,
+    videos: dict[str, tuple[list[list[float]], list[tuple[float, float]]]],
+    seconds: float = 10.0,
+) -> Path:
     for vid in videos:
         write_tone(root / WAV_DIR / f"{vid}.wav", seconds)
-    mosei.write_csd(root / "CMU_MOSEI_Labels.csd", {
-        vid: (np.array(rows), np.array(spans)) for vid, (rows, spans) in videos.items()
-    })
+    mosei.write_csd(
+        root / "CMU_MOSEI_Labels.csd",
+        {vid: (np.array(rows), np.array(spans)) for vid, (rows, spans) in videos.items()},
+    )
     return root
 
 
 def test_reader_keeps_neutral_and_multilabel_and_drops_others(tmp_path: Path) -> None:
-    root = make_corpus(tmp_path, {
-        "-abc_DEF123": (
-            [ratings(happy=1.0), ratings(), ratings(surprise=3.0), ratings(sad=1, anger=2)],
-            [(0.5, 2.0), (2.5, 4.0), (4.5, 6.0), (6.5, 9.0)],
-        ),
-        "zz9": ([ratings(anger=0.333)], [(1.0, 3.0)]),
-    })
+    root = make_corpus(
+        tmp_path,
+        {
+            "-abc_DEF123": (
+                [ratings(happy=1.0), ratings(), ratings(surprise=3.0), ratings(sad=1, anger=2)],
+                [(0.5, 2.0), (2.5, 4.0), (4.5, 6.0), (6.5, 9.0)],
+            ),
+            "zz9": ([ratings(anger=0.333)], [(1.0, 3.0)]),
+        },
+    )
     table, info = mosei.prepare(root)
     rows = table.set_index("utt_id")
     assert sorted(rows.index) == ["-abc_DEF123[0]", "-abc_DEF123[1]", "-abc_DEF123[3]", "zz9[0]"]
@@ -77,10 +85,16 @@ def test_reader_matches_the_demo_truth(mosei_root: Path, truth: dict) -> None:
 
 
 def test_segments_past_the_audio_end_are_dropped_and_overruns_clipped(tmp_path: Path) -> None:
-    root = make_corpus(tmp_path, {"vid": (
-        [ratings(happy=1), ratings(sad=1), ratings(anger=1)],
-        [(1.0, 10.3), (10.5, 12.0), (2.0, 2.0)],
-    )}, seconds=10.0)
+    root = make_corpus(
+        tmp_path,
+        {
+            "vid": (
+                [ratings(happy=1), ratings(sad=1), ratings(anger=1)],
+                [(1.0, 10.3), (10.5, 12.0), (2.0, 2.0)],
+            )
+        },
+        seconds=10.0,
+    )
     table, info = mosei.prepare(root)
     assert table["utt_id"].tolist() == ["vid[0]"]
     assert table["end_s"].iloc[0] == pytest.approx(10.0)
@@ -93,7 +107,9 @@ def test_csd_with_wrong_shapes_names_the_dataset(tmp_path: Path) -> None:
         group = handle.create_group("All Labels/data/v1")
         group["features"] = np.zeros((2, 6))
         group["intervals"] = np.zeros((2, 2))
-    with pytest.raises(CorpusError, match=r"CMU_MOSEI_Labels.csd: /All Labels/data/v1/features: expected N x 7"):
+    with pytest.raises(
+        CorpusError, match=r"CMU_MOSEI_Labels.csd: /All Labels/data/v1/features: expected N x 7"
+    ):
         mosei.prepare(tmp_path)
 
 
@@ -101,7 +117,7 @@ def test_missing_label_file_and_wav_dir_are_named(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="WAV_16000"):
         mosei.prepare(tmp_path)
     (tmp_path / WAV_DIR).mkdir(parents=True)
-    with pytest.raises(CorpusError, match="CMU_MOSEI_Labels.csd: CMU-MOSEI label file not found"):
+    with pytest.raises(CorpusError, match=r"CMU_MOSEI_Labels\.csd: CMU-MOSEI label file not found"):
         mosei.prepare(tmp_path)
     (tmp_path / "CMU_MOSEI_Labels.csd").write_text("not hdf5")
     with pytest.raises(CorpusError, match="not an HDF5 computational sequence"):

@@ -36,7 +36,9 @@ def prepare_corpus(name: str, config: Mapping[str, Any]) -> tuple[pd.DataFrame, 
     allowed = set(inspect.signature(reader).parameters) - {"root"}
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown} for format {fmt!r}; allowed {sorted(allowed)}")
+        raise ValueError(
+            f"{where}: unknown keys {unknown} for format {fmt!r}; allowed {sorted(allowed)}"
+        )
     table, info = reader(config["root"], **options)
     table["corpus"] = name
     return table, {"format": fmt, **info}

@@ -97,9 +97,7 @@ def parse_emo_evaluation(path: str | Path) -> Iterator[Turn]:
 def _sessions(root: Path) -> list[Path]:
     if not root.is_dir():
         raise CorpusError(root, "IEMOCAP root not found; expected the IEMOCAP_full_release folder")
-    sessions = sorted(
-        p for p in root.glob("Session*") if (p / "dialog" / "EmoEvaluation").is_dir()
-    )
+    sessions = sorted(p for p in root.glob("Session*") if (p / "dialog" / "EmoEvaluation").is_dir())
     if not sessions:
         raise CorpusError(
             root,
@@ -177,7 +175,9 @@ def prepare(
             )
     info = {
         "evaluated_utterances": len(turns),
-        "dropped": dict(sorted(Counter(t.raw_label for t in turns if t.raw_label not in MERGE).items())),
+        "dropped": dict(
+            sorted(Counter(t.raw_label for t in turns if t.raw_label not in MERGE).items())
+        ),
         "merged_exc_into_hap": sum(t.raw_label == "exc" for t in kept),
         "speakers": sorted(set(table["speaker"])),
     }

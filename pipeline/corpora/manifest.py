@@ -28,7 +28,9 @@ def _float(value: str, column: str, path: Path, line: int) -> float:
     try:
         return float(value)
     except ValueError:
-        raise CorpusError(path, f"column {column!r}: expected seconds, got {value!r}", line) from None
+        raise CorpusError(
+            path, f"column {column!r}: expected seconds, got {value!r}", line
+        ) from None
 
 
 def prepare(
@@ -45,7 +47,9 @@ def prepare(
     mapping.update(label_map or {})
     bad_targets = {k: v for k, v in mapping.items() if v is not None and v not in EMOTIONS}
     if bad_targets:
-        raise CorpusError(csv_path, f"label map targets must be one of {EMOTIONS} or null: {bad_targets}")
+        raise CorpusError(
+            csv_path, f"label map targets must be one of {EMOTIONS} or null: {bad_targets}"
+        )
 
     rows: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
@@ -85,7 +89,9 @@ def prepare(
                 start = _float(values["start_s"], "start_s", csv_path, line)
                 end = _float(values["end_s"], "end_s", csv_path, line)
                 if not 0 <= start < end:
-                    raise CorpusError(csv_path, f"need 0 <= start_s < end_s, got {start}, {end}", line)
+                    raise CorpusError(
+                        csv_path, f"need 0 <= start_s < end_s, got {start}, {end}", line
+                    )
             rows.append(
                 {
                     "utt_id": values.get("utt_id") or None,
@@ -106,7 +112,9 @@ def prepare(
     # Default id: the audio path without extension; "[k]" numbers several segments of one file.
     per_file = table.groupby("stem")["stem"].transform("size")
     index_in_file = table.groupby("stem").cumcount()
-    default_id = table["stem"].where(per_file == 1, table["stem"] + "[" + index_in_file.astype(str) + "]")
+    default_id = table["stem"].where(
+        per_file == 1, table["stem"] + "[" + index_in_file.astype(str) + "]"
+    )
     table["utt_id"] = table["utt_id"].fillna(default_id)
     dupes = table[table["utt_id"].duplicated(keep=False)]
     if not dupes.empty:
@@ -121,7 +129,8 @@ def prepare(
     if past_end.any():
         first = table[past_end].iloc[0]
         raise CorpusError(
-            csv_path, f"start_s {first['start_s']} lies past the end of {first['audio_path']}",
+            csv_path,
+            f"start_s {first['start_s']} lies past the end of {first['audio_path']}",
             int(first["line"]),
         )
     table["end_s"] = table["end_s"].clip(upper=duration)

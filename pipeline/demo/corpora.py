@@ -26,7 +26,9 @@ def write_demo(out: str | Path, config: dict[str, Any], n_jobs: int = 1) -> dict
     with atomic_path(out) as tmp:
         tmp.mkdir()
         log.info("writing demo IEMOCAP to %s", Path(out) / IEMOCAP_DIR)
-        truth = {"iemocap": iemocap.write(tmp / IEMOCAP_DIR, seed, n_jobs=n_jobs, **config["iemocap"])}
+        truth = {
+            "iemocap": iemocap.write(tmp / IEMOCAP_DIR, seed, n_jobs=n_jobs, **config["iemocap"])
+        }
         log.info("writing demo CMU-MOSEI to %s", Path(out) / MOSEI_DIR)
         truth["mosei"] = mosei.write(tmp / MOSEI_DIR, seed, n_jobs=n_jobs, **config["mosei"])
         write_json(tmp / TRUTH_FILE, truth)

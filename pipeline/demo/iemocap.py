@@ -132,9 +132,8 @@ def _write_evaluations(root: Path, seed: int, planned: list[PlannedUtterance]) -
             start, end = clock, clock + utt.duration_s
             clock = end + float(rng.uniform(0.2, 2.0))
             v, a, d = _VAD[utt.raw_label]
-            lines.append(
-                f"[{start:.4f} - {end:.4f}]\t{utt.utt_id}\t{utt.raw_label}\t[{v:.4f}, {a:.4f}, {d:.4f}]"
-            )
+            vad = f"[{v:.4f}, {a:.4f}, {d:.4f}]"
+            lines.append(f"[{start:.4f} - {end:.4f}]\t{utt.utt_id}\t{utt.raw_label}\t{vad}")
             lines += [*_annotations(rng, utt.raw_label), ""]
         folder = root / f"Session{int(dialog[3:5])}" / "dialog" / "EmoEvaluation"
         folder.mkdir(parents=True, exist_ok=True)

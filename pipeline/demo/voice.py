@@ -143,7 +143,11 @@ def synthesize(
     accents = rng.uniform(-1, 1, n_syl) * base.f0_range_st * e / 2
     syl_index = np.clip(np.searchsorted(bounds, t, side="right") - 1, 0, n_syl - 1)
     semitones = base.slope_st * (t / max(duration_s, 1e-3) - 0.5) + accents[syl_index]
-    semitones = signal.filtfilt(*signal.butter(2, 8 / (sample_rate / 2)), semitones) if n > 30 else semitones
+    semitones = (
+        signal.filtfilt(*signal.butter(2, 8 / (sample_rate / 2)), semitones)
+        if n > 30
+        else semitones
+    )
     f0 = np.clip(f0_level * 2 ** (semitones / 12), 50, 500)
 
     source = _pulse_train(rng, f0, speaker, sample_rate)
@@ -172,7 +176,9 @@ def synthesize(
         out[seg] += vowel * envelope
         if onset:
             hiss = signal.sosfilt(
-                signal.butter(4, min(3500 * speaker.vt_scale, 7000) / (sample_rate / 2), "high", output="sos"),
+                signal.butter(
+                    4, min(3500 * speaker.vt_scale, 7000) / (sample_rate / 2), "high", output="sos"
+                ),
                 noise[a : a + onset],
             )
             out[a : a + onset] += 0.3 * hiss * np.hanning(onset)

@@ -1,0 +1,118 @@
+"""The whole pipeline under real DVC, in a throw-away git+DVC copy of the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import label_table
+from tests.conftest import TINY_DEMO
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _copy_project(dest: Path) -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split("\0")
+    for name in filter(None, files):
+        source = REPO / name
+        if source.is_file() and not name.startswith(("data/", "metrics/")) and name != "dvc.lock":
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    _copy_project(root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update({"n_jobs": 1, "demo": TINY_DEMO})
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "test project")
+    return root
+
+
+def _env(root: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(root / ".dvc-site-cache"),
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+    }  # fmt: skip
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, env=_env(root), check=True)
+
+
+def dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [str(BIN / "dvc"), *args], cwd=root, env=_env(root), capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def set_param(root: Path, dotted: str, value) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.mark.slow
+def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
+    result = dvc(project, "repro")
+    for stage in ("demo", "labels@iemocap", "labels@mosei"):
+        assert f"Running stage '{stage}'" in result.stdout
+    truth = json.loads((project / "data" / "demo" / "truth.json").read_text())
+    iemocap = label_table.read(project / "data" / "labels" / "iemocap.parquet")
+    mosei = label_table.read(project / "data" / "labels" / "mosei.parquet")
+    assert iemocap["label"].value_counts().to_dict() == truth["iemocap"]["class_counts"]
+    assert len(mosei) == truth["mosei"]["kept"]
+    metrics = json.loads((project / "metrics" / "labels" / "iemocap.json").read_text())
+    assert metrics["classes"] == {
+        k: truth["iemocap"]["class_counts"].get(k, 0) for k in metrics["classes"]
+    }
+    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
+    assert "Running stage" not in dvc(project, "repro").stdout
+    shown = dvc(project, "metrics", "show", "--json").stdout
+    assert "metrics/labels/mosei.json" in shown
+
+
+@pytest.mark.slow
+def test_a_corpus_param_reruns_only_its_own_stage(project: Path) -> None:
+    dvc(project, "repro")
+    truth = json.loads((project / "data" / "demo" / "truth.json").read_text())
+    set_param(project, "corpora.iemocap.expected_counts", truth["iemocap"]["class_counts"])
+    result = dvc(project, "repro")
+    assert "Running stage 'labels@iemocap'" in result.stdout
+    assert "Running stage 'labels@mosei'" not in result.stdout
+    assert "Running stage 'demo'" not in result.stdout
+
+    wrong = {**truth["iemocap"]["class_counts"], "ang": 1103}
+    set_param(project, "corpora.iemocap.expected_counts", wrong)
+    failed = dvc(project, "repro", check=False)
+    assert failed.returncode != 0
+    assert "expected class counts" in failed.stdout + failed.stderr
