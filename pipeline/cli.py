@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from pipeline.errors import CorpusError
+from pipeline.errors import ConfigError, CorpusError
 
 log = logging.getLogger("pipeline")
 
@@ -21,6 +21,6 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
     )
     try:
         main(sys.argv[1:])
-    except (CorpusError, ValueError, FileNotFoundError) as exc:
+    except (CorpusError, ConfigError) as exc:
         log.error("%s", exc)
         sys.exit(1)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
+class ConfigError(ValueError):
+    """A params.yaml setting that cannot work; the message names the key."""
+
+
 class CorpusError(ValueError):
     """Bad or missing corpus input. The message always names the offending path."""
 

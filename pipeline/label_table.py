@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from pipeline import EMOTIONS
 from pipeline.atomic import atomic_path
+from pipeline.errors import CorpusError
 
 MOSEI_RATINGS: tuple[str, ...] = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 """CMU-MOSEI's six emotion ratings, in the SDK's column order (after sentiment)."""
@@ -51,14 +52,14 @@ def validate(table: pd.DataFrame, source: str) -> None:
     """Refuse a table that breaks the invariants later stages rely on."""
     bad_labels = sorted(set(table["label"]) - set(EMOTIONS))
     if bad_labels:
-        raise ValueError(f"{source}: labels outside {EMOTIONS}: {bad_labels}")
+        raise CorpusError(source, f"labels outside {EMOTIONS}: {bad_labels}")
     dupes = table["utt_id"][table["utt_id"].duplicated()].unique().tolist()
     if dupes:
-        raise ValueError(f"{source}: duplicate utt_id values, e.g. {dupes[:5]}")
+        raise CorpusError(source, f"duplicate utt_id values, e.g. {dupes[:5]}")
     if (table["end_s"] <= table["start_s"]).any():
-        raise ValueError(f"{source}: segments with end_s <= start_s")
+        raise CorpusError(source, "segments with end_s <= start_s")
     if table.empty:
-        raise ValueError(f"{source}: no utterance survived label merging")
+        raise CorpusError(source, "no utterance survived label merging")
 
 
 def write(table: pd.DataFrame, target: str | Path, corpus: str, info: Mapping[str, Any]) -> None:

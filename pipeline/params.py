@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.errors import ConfigError
+
 PARAMS_FILE = Path("params.yaml")
 
 
@@ -16,12 +18,12 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     with path.open() as handle:
         params = yaml.safe_load(handle)
     if not isinstance(params, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+        raise ConfigError(f"{path}: expected a mapping at the top level")
     corpora = params.get("corpora") or {}
     for key in ("train_corpus", "cross_corpus"):
         value = params.get(key)
         if value is not None and value not in corpora:
-            raise ValueError(
+            raise ConfigError(
                 f"{path}: {key}={value!r} names no entry of corpora ({sorted(corpora)})"
             )
     return params

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.corpora import iemocap, manifest, mosei
+from pipeline.errors import ConfigError
 
 READERS: dict[str, Callable[..., tuple[pd.DataFrame, dict[str, Any]]]] = {
     "iemocap": iemocap.prepare,
@@ -28,15 +29,15 @@ def prepare_corpus(name: str, config: Mapping[str, Any]) -> tuple[pd.DataFrame, 
     where = f"params.yaml corpora.{name}"
     fmt = config.get("format")
     if fmt not in READERS:
-        raise ValueError(f"{where}.format: expected one of {sorted(READERS)}, got {fmt!r}")
+        raise ConfigError(f"{where}.format: expected one of {sorted(READERS)}, got {fmt!r}")
     if "root" not in config:
-        raise ValueError(f"{where}.root: missing (the corpus folder)")
+        raise ConfigError(f"{where}.root: missing (the corpus folder)")
     reader = READERS[fmt]
     options = {k: v for k, v in config.items() if k not in ("format", "root")}
     allowed = set(inspect.signature(reader).parameters) - {"root"}
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"{where}: unknown keys {unknown} for format {fmt!r}; allowed {sorted(allowed)}"
         )
     table, info = reader(config["root"], **options)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from pipeline.corpora.iemocap import MERGE, wav_path
 from pipeline.demo.voice import SAMPLE_RATE, Speaker, random_speaker, synthesize
+from pipeline.errors import ConfigError
 
 RAW_LABELS = {
     "neu": 0.20, "hap": 0.09, "exc": 0.11, "ang": 0.13, "sad": 0.13,
@@ -64,7 +65,7 @@ def plan(
 ) -> list[PlannedUtterance]:
     """Decide every turn (speaker, label, duration, dialog) from the seed alone."""
     if utterances_per_speaker < 4:
-        raise ValueError("utterances_per_speaker must be >= 4 (one per class for each speaker)")
+        raise ConfigError("utterances_per_speaker must be >= 4 (one per class for each speaker)")
     rng = np.random.default_rng([seed, 0])
     drafts: list[tuple[Speaker, str, str, float]] = []
     for session in range(1, 6):

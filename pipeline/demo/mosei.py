@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from pipeline.corpora.mosei import SDK_COLUMNS, classify, write_csd
 from pipeline.demo.voice import SAMPLE_RATE, random_speaker, synthesize
+from pipeline.errors import ConfigError
 from pipeline.label_table import MOSEI_RATINGS
 
 KINDS = ("single", "multi", "neutral", "other_only")
@@ -85,7 +86,7 @@ def write(
 ) -> dict[str, Any]:
     """Write the corpus under ``root`` and return the truth the reader is tested against."""
     if videos * segments_per_video < len(KINDS):
-        raise ValueError(f"the MOSEI demo needs at least {len(KINDS)} segments, one per kind")
+        raise ConfigError(f"the MOSEI demo needs at least {len(KINDS)} segments, one per kind")
     root = Path(root)
     wav_dir = root / "Audio" / "Full" / "WAV_16000"
     wav_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,25 @@
+"""DVC stage `features@<corpus>`: the 43-channel features of every labelled utterance.
+
+Usage: python -m stages.extract_features LABELS_PARQUET OUT_PARQUET
+"""
+
+from __future__ import annotations
+
+from pipeline import label_table
+from pipeline.cli import run_stage
+from pipeline.extract import extract_table
+from pipeline.features import PitchRange
+from pipeline.params import load_params
+
+
+def main(argv: list[str]) -> None:
+    labels_path, out = argv
+    params = load_params()
+    labels = label_table.read(labels_path)
+    corpus = label_table.read_metadata(labels_path)["corpus"]
+    pitch_range = PitchRange(params["features"]["f0_min_hz"], params["features"]["f0_max_hz"])
+    extract_table(labels, out, [1.0], pitch_range, params["n_jobs"], {"corpus": corpus})
+
+
+if __name__ == "__main__":
+    run_stage(main)
