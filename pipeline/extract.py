@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from pipeline.audio_io import SAMPLE_RATE, load_segment, speed_perturb
 from pipeline.feature_store import feature_writer
-from pipeline.features import HOP, WINDOW, PitchRange, extract
+from pipeline.features import HOP, WINDOW, PitchRange, extract_many
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ def featurize(
     out = []
     for utt_id, path, start_s, end_s in rows:
         audio = load_segment(path, start_s, end_s)
-        for speed in speeds:
-            out.append((utt_id, speed, extract(speed_perturb(audio, speed), pitch_range),
-                        len(audio) / SAMPLE_RATE))  # fmt: skip
+        copies = extract_many([speed_perturb(audio, s) for s in speeds], pitch_range)
+        seconds = len(audio) / SAMPLE_RATE
+        out += [(utt_id, s, f, seconds) for s, f in zip(speeds, copies, strict=True)]
     return out
 
 

@@ -25,7 +25,10 @@ No per-speaker or per-utterance normalization is applied (the paper says so).
 
 from __future__ import annotations
 
+import os
+import traceback
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -102,14 +105,64 @@ def log_energy(frames: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.einsum("ij,ij->i", frames, frames), FLOOR))
 
 
-def pitch(audio: np.ndarray, count: int, pitch_range: PitchRange) -> np.ndarray:
-    """(count,) RAPT f0 in Hz aligned to our frames, 0 on unvoiced frames."""
+def _rapt(audio: np.ndarray, pitch_range: PitchRange) -> np.ndarray:
     padded = np.pad(audio, (0, max(WINDOW - len(audio), 0))).astype(np.float64) * _INT16
-    f0 = pysptk.rapt(
+    return pysptk.rapt(
         padded, fs=SAMPLE_RATE, hopsize=HOP, min=pitch_range.f0_min, max=pitch_range.f0_max
-    )
+    ).astype(np.float32)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def rapt_isolated(signals: Sequence[np.ndarray], pitch_range: PitchRange) -> list[np.ndarray]:
+    """RAPT f0 of each signal, computed in a forked child that starts from a pristine state.
+
+    SPTK's RAPT (the ESPS get_f0 code) keeps static state between calls: after the first
+    call in a process, each call seeds its stationarity measure with the last analysis
+    window of the previous call. In-process results would therefore depend on which
+    utterances a worker happened to analyse before, and change with ``n_jobs``. This
+    process never runs RAPT itself; each child does, first thing, so every batch starts
+    exactly as a fresh process would. One fork (~10 ms) serves all speed copies of an
+    utterance, the signals being analysed in the order given.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: compute, send, and leave without running any Python cleanup
+        status = 1
+        try:
+            os.close(read_fd)
+            tracks = [_rapt(signal, pitch_range) for signal in signals]
+            header = np.array([len(t) for t in tracks], dtype=np.int64)
+            view = memoryview(header.tobytes() + np.concatenate(tracks).tobytes())
+            while view:
+                view = view[os.write(write_fd, view) :]
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    try:
+        payload = _read_all(read_fd)
+    finally:
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise RuntimeError(f"RAPT child process failed (wait status {status})")
+    counts = np.frombuffer(payload[: 8 * len(signals)], dtype=np.int64)
+    values = np.frombuffer(payload[8 * len(signals) :], dtype=np.float32)
+    return np.split(values, np.cumsum(counts)[:-1])
+
+
+def align_pitch(track: np.ndarray, count: int) -> np.ndarray:
+    """RAPT's f0 track re-indexed to our ``count`` frames (0 = unvoiced)."""
     aligned = np.zeros(count, dtype=np.float32)
-    usable = f0[_RAPT_OFFSET : _RAPT_OFFSET + count]
+    usable = track[_RAPT_OFFSET : _RAPT_OFFSET + count]
     aligned[: len(usable)] = usable
     return aligned
 
@@ -142,14 +195,25 @@ def nccf(audio: np.ndarray, f0: np.ndarray) -> np.ndarray:
     return out
 
 
-def extract(audio: np.ndarray, pitch_range: PitchRange = PitchRange()) -> np.ndarray:
-    """(n_frames, 43) float32 features of a 16 kHz mono float32 signal."""
-    audio = np.asarray(audio, dtype=np.float32)
-    frames = frames_of(audio)
-    f0 = fill_unvoiced(pitch(audio, len(frames), pitch_range))
-    out = np.empty((len(frames), len(CHANNELS)), dtype=np.float32)
-    out[:, :N_MELS] = log_mel(frames)
-    out[:, N_MELS] = log_energy(frames)
-    out[:, F0_CHANNEL] = f0
-    out[:, NCCF_CHANNEL] = nccf(audio, f0)
+def extract_many(
+    signals: Sequence[np.ndarray], pitch_range: PitchRange = PitchRange()
+) -> list[np.ndarray]:
+    """(n_frames, 43) float32 features of each 16 kHz mono signal (one RAPT fork for all)."""
+    signals = [np.asarray(signal, dtype=np.float32) for signal in signals]
+    tracks = rapt_isolated(signals, pitch_range)
+    out = []
+    for audio, track in zip(signals, tracks, strict=True):
+        frames = frames_of(audio)
+        f0 = fill_unvoiced(align_pitch(track, len(frames)))
+        features = np.empty((len(frames), len(CHANNELS)), dtype=np.float32)
+        features[:, :N_MELS] = log_mel(frames)
+        features[:, N_MELS] = log_energy(frames)
+        features[:, F0_CHANNEL] = f0
+        features[:, NCCF_CHANNEL] = nccf(audio, f0)
+        out.append(features)
     return out
+
+
+def extract(audio: np.ndarray, pitch_range: PitchRange = PitchRange()) -> np.ndarray:
+    """(n_frames, 43) float32 features of one 16 kHz mono signal."""
+    return extract_many([audio], pitch_range)[0]

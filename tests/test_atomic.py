@@ -59,3 +59,12 @@ def test_invalid_table_is_refused_before_anything_is_written(tmp_path: Path) -> 
     with pytest.raises(ValueError, match="end_s <= start_s"):
         label_table.write(_table(end_s=0.0), target, "c", {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_corpus_error_survives_pickling() -> None:
+    import pickle
+
+    from pipeline.errors import CorpusError
+
+    error = pickle.loads(pickle.dumps(CorpusError("a/b.wav", "could not decode", line=3)))
+    assert str(error) == "a/b.wav:3: could not decode" and error.line == 3

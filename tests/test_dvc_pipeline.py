@@ -12,11 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import label_table
+from pipeline import feature_store, label_table
 from tests.conftest import TINY_DEMO
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+ALL_STAGES = (
+    "demo", "labels@iemocap", "labels@mosei", "features@iemocap", "features@mosei", "augment",
+)  # fmt: skip
+SPEEDS = [0.8, 0.9, 1.1, 1.2]
 
 
 def _copy_project(dest: Path) -> None:
@@ -84,7 +88,7 @@ def set_param(root: Path, dotted: str, value) -> None:
 @pytest.mark.slow
 def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     result = dvc(project, "repro")
-    for stage in ("demo", "labels@iemocap", "labels@mosei"):
+    for stage in ALL_STAGES:
         assert f"Running stage '{stage}'" in result.stdout
     truth = json.loads((project / "data" / "demo" / "truth.json").read_text())
     iemocap = label_table.read(project / "data" / "labels" / "iemocap.parquet")
@@ -95,6 +99,11 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     assert metrics["classes"] == {
         k: truth["iemocap"]["class_counts"].get(k, 0) for k in metrics["classes"]
     }
+    features = feature_store.load(project / "data" / "features" / "iemocap.parquet")
+    speed = feature_store.load(project / "data" / "features" / "iemocap_speed.parquet")
+    assert sorted(features.utt_ids) == sorted(iemocap["utt_id"])
+    assert len(speed) == 4 * len(iemocap) and sorted(set(speed.speeds)) == pytest.approx(SPEEDS)
+    assert len(feature_store.load(project / "data" / "features" / "mosei.parquet")) == len(mosei)
     assert "Data and pipelines are up to date" in dvc(project, "status").stdout
     assert "Running stage" not in dvc(project, "repro").stdout
     shown = dvc(project, "metrics", "show", "--json").stdout
@@ -102,7 +111,7 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_corpus_param_reruns_only_its_own_stage(project: Path) -> None:
+def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
     dvc(project, "repro")
     truth = json.loads((project / "data" / "demo" / "truth.json").read_text())
     set_param(project, "corpora.iemocap.expected_counts", truth["iemocap"]["class_counts"])
@@ -110,6 +119,13 @@ def test_a_corpus_param_reruns_only_its_own_stage(project: Path) -> None:
     assert "Running stage 'labels@iemocap'" in result.stdout
     assert "Running stage 'labels@mosei'" not in result.stdout
     assert "Running stage 'demo'" not in result.stdout
+
+    set_param(project, "augment.speeds", [0.9, 1.1])
+    result = dvc(project, "repro")
+    ran = {stage for stage in ALL_STAGES if f"Running stage '{stage}'" in result.stdout}
+    assert ran == {"augment"}
+    speed = feature_store.load(project / "data" / "features" / "iemocap_speed.parquet")
+    assert sorted(set(speed.speeds)) == pytest.approx([0.9, 1.1])
 
     wrong = {**truth["iemocap"]["class_counts"], "ang": 1103}
     set_param(project, "corpora.iemocap.expected_counts", wrong)
