@@ -26,21 +26,20 @@ No per-speaker or per-utterance normalization is applied (the paper says so).
 from __future__ import annotations
 
 import os
-import traceback
-import warnings
+import subprocess
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import librosa
 import numpy as np
 import scipy.fft
 import scipy.signal
 
-with warnings.catch_warnings():  # pysptk 1.0.1 imports the deprecated pkg_resources
-    warnings.simplefilter("ignore", UserWarning)
-    import pysptk
-
+from pipeline import rapt_server
 from pipeline.audio_io import SAMPLE_RATE
 
 WINDOW = 640  # 40 ms
@@ -105,58 +104,56 @@ def log_energy(frames: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.einsum("ij,ij->i", frames, frames), FLOOR))
 
 
-def _rapt(audio: np.ndarray, pitch_range: PitchRange) -> np.ndarray:
-    padded = np.pad(audio, (0, max(WINDOW - len(audio), 0))).astype(np.float64) * _INT16
-    return pysptk.rapt(
-        padded, fs=SAMPLE_RATE, hopsize=HOP, min=pitch_range.f0_min, max=pitch_range.f0_max
-    ).astype(np.float32)
+class _RaptClient:
+    """This process's connection to its own RAPT server (started on first use)."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.lock = threading.Lock()
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(rapt_server.__file__))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.process.poll() is None
+
+    def request(self, signals: list[np.ndarray], pitch_range: PitchRange) -> list[np.ndarray]:
+        lengths = np.array([len(s) for s in signals], dtype=np.int64)
+        samples = np.concatenate(signals).astype(np.float64) * _INT16
+        head = rapt_server.REQUEST.pack(len(signals), pitch_range.f0_min, pitch_range.f0_max)
+        with self.lock:
+            stdin, stdout = self.process.stdin, self.process.stdout
+            assert stdin is not None and stdout is not None
+            stdin.write(head + lengths.tobytes() + samples.tobytes())
+            stdin.flush()
+            (status,) = rapt_server.STATUS.unpack(rapt_server.read_exact(stdout, 8))
+            if status != 0:
+                raise RuntimeError("RAPT failed in its helper process (traceback above)")
+            counts = np.frombuffer(rapt_server.read_exact(stdout, 8 * len(signals)), np.int64)
+            values = np.frombuffer(
+                rapt_server.read_exact(stdout, 4 * int(counts.sum())), np.float32
+            )
+        return np.split(values, np.cumsum(counts)[:-1])
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
+_client: _RaptClient | None = None
 
 
 def rapt_isolated(signals: Sequence[np.ndarray], pitch_range: PitchRange) -> list[np.ndarray]:
-    """RAPT f0 of each signal, computed in a forked child that starts from a pristine state.
+    """RAPT f0 tracks (Hz, 0 = unvoiced) of 16 kHz signals, each batch in a pristine state.
 
-    SPTK's RAPT (the ESPS get_f0 code) keeps static state between calls: after the first
-    call in a process, each call seeds its stationarity measure with the last analysis
-    window of the previous call. In-process results would therefore depend on which
-    utterances a worker happened to analyse before, and change with ``n_jobs``. This
-    process never runs RAPT itself; each child does, first thing, so every batch starts
-    exactly as a fresh process would. One fork (~10 ms) serves all speed copies of an
-    utterance, the signals being analysed in the order given.
+    SPTK's RAPT keeps static state between calls, so in-process results would depend on
+    which utterances a worker analysed before; :mod:`pipeline.rapt_server` explains the
+    fix. One request serves all speed copies of an utterance, analysed in the order given.
+    Signals shorter than one window are zero-padded to one window.
     """
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: compute, send, and leave without running any Python cleanup
-        status = 1
-        try:
-            os.close(read_fd)
-            tracks = [_rapt(signal, pitch_range) for signal in signals]
-            header = np.array([len(t) for t in tracks], dtype=np.int64)
-            view = memoryview(header.tobytes() + np.concatenate(tracks).tobytes())
-            while view:
-                view = view[os.write(write_fd, view) :]
-            status = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    try:
-        payload = _read_all(read_fd)
-    finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-    if status != 0:
-        raise RuntimeError(f"RAPT child process failed (wait status {status})")
-    counts = np.frombuffer(payload[: 8 * len(signals)], dtype=np.int64)
-    values = np.frombuffer(payload[8 * len(signals) :], dtype=np.float32)
-    return np.split(values, np.cumsum(counts)[:-1])
+    global _client
+    if _client is None or not _client.alive():
+        _client = _RaptClient()
+    padded = [np.pad(s, (0, max(WINDOW - len(s), 0))) for s in signals]
+    return _client.request(padded, pitch_range)
 
 
 def align_pitch(track: np.ndarray, count: int) -> np.ndarray:
