@@ -41,6 +41,7 @@ import scipy.signal
 
 from pipeline import rapt_server
 from pipeline.audio_io import SAMPLE_RATE
+from pipeline.errors import ConfigError
 
 WINDOW = 640  # 40 ms
 HOP = 160  # 10 ms
@@ -64,6 +65,14 @@ class PitchRange:
 
     f0_min: float = 60.0
     f0_max: float = 500.0
+
+    def __post_init__(self) -> None:
+        # RAPT itself would exit the process on an inconsistent range; say what is wrong.
+        if not 10 <= self.f0_min < self.f0_max < SAMPLE_RATE / 2:
+            raise ConfigError(
+                "params.yaml features: need 10 <= f0_min_hz < f0_max_hz < 8000, "
+                f"got f0_min_hz={self.f0_min}, f0_max_hz={self.f0_max}"
+            )
 
 
 def n_frames(n_samples: int) -> int:

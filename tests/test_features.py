@@ -145,3 +145,13 @@ def test_pitch_does_not_depend_on_what_was_analysed_before() -> None:
         cwd=Path(__file__).resolve().parents[1],
     ).stdout
     np.testing.assert_array_equal(np.frombuffer(fresh, np.float32).reshape(alone.shape), alone)
+
+
+def test_inconsistent_pitch_range_is_a_config_error() -> None:
+    from pipeline.errors import ConfigError
+    from pipeline.features import PitchRange
+
+    with pytest.raises(ConfigError, match="f0_min_hz=300"):
+        PitchRange(300, 200)
+    with pytest.raises(ConfigError, match="f0_max_hz=9000"):
+        PitchRange(60, 9000)
