@@ -17,9 +17,12 @@ from tests.conftest import TINY_DEMO
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+TRAIN_STAGES = ("train_ec_only", "train_multitask", "train_dat", "train_menan")
 ALL_STAGES = (
     "demo", "labels@iemocap", "labels@mosei", "features@iemocap", "features@mosei", "augment",
+    "folds", *TRAIN_STAGES,
 )  # fmt: skip
+TINY_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1]}
 SPEEDS = [0.8, 0.9, 1.1, 1.2]
 
 
@@ -44,6 +47,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _copy_project(root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update({"n_jobs": 1, "demo": TINY_DEMO})
+    params["train"].update(TINY_TRAIN)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(root, "init", "-q")
     git(root, "add", "-A")
@@ -75,6 +79,10 @@ def dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return result
 
 
+def ran_stages(result: subprocess.CompletedProcess) -> set[str]:
+    return {stage for stage in ALL_STAGES if f"Running stage '{stage}'" in result.stdout}
+
+
 def set_param(root: Path, dotted: str, value) -> None:
     params = yaml.safe_load((root / "params.yaml").read_text())
     *parents, leaf = dotted.split(".")
@@ -104,6 +112,14 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     assert sorted(features.utt_ids) == sorted(iemocap["utt_id"])
     assert len(speed) == 4 * len(iemocap) and sorted(set(speed.speeds)) == pytest.approx(SPEEDS)
     assert len(feature_store.load(project / "data" / "features" / "mosei.parquet")) == len(mosei)
+    folds = json.loads((project / "data" / "folds.json").read_text())
+    assert len(folds) == 10
+    for regime in ("ec_only", "multitask", "dat", "menan"):
+        out = project / "data" / "train" / regime
+        assert sorted(p.name for p in out.iterdir()) == ["fold00", "fold01"]
+        fold = json.loads((out / "fold01" / "fold.json").read_text())
+        assert (fold["test"], fold["val"]) == (folds[1]["test"], folds[1]["val"])
+        assert (project / "plots" / "train" / f"{regime}.json").is_file()
     assert "Data and pipelines are up to date" in dvc(project, "status").stdout
     assert "Running stage" not in dvc(project, "repro").stdout
     shown = dvc(project, "metrics", "show", "--json").stdout
@@ -122,10 +138,12 @@ def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
 
     set_param(project, "augment.speeds", [0.9, 1.1])
     result = dvc(project, "repro")
-    ran = {stage for stage in ALL_STAGES if f"Running stage '{stage}'" in result.stdout}
-    assert ran == {"augment"}
+    assert ran_stages(result) == {"augment", *TRAIN_STAGES}
     speed = feature_store.load(project / "data" / "features" / "iemocap_speed.parquet")
     assert sorted(set(speed.speeds)) == pytest.approx([0.9, 1.1])
+
+    set_param(project, "lambda", 0.3)
+    assert ran_stages(dvc(project, "repro")) == {"train_multitask", "train_dat", "train_menan"}
 
     wrong = {**truth["iemocap"]["class_counts"], "ang": 1103}
     set_param(project, "corpora.iemocap.expected_counts", wrong)

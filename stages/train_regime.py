@@ -1,0 +1,32 @@
+"""DVC stages `train_<regime>`: train one regime on every fold of the training corpus.
+
+Usage: python -m stages.train_regime REGIME LABELS FEATURES SPEED_FEATURES FOLDS OUT_DIR PLOT
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.atomic import write_json
+from pipeline.cli import log, run_stage
+from pipeline.params import load_params
+from pipeline.training import run_regime
+
+
+def main(argv: list[str]) -> None:
+    regime, labels, features, speed, folds, out_dir, plot = argv
+    params = load_params()
+    summaries = run_regime(
+        regime, params, Path(labels), [Path(features), Path(speed)], Path(folds), Path(out_dir),
+        params["n_jobs"],
+    )  # fmt: skip
+    curves = [row for s in summaries for row in json.loads(
+        (Path(out_dir) / f"fold{s['fold']:02d}" / "curve.json").read_text())]  # fmt: skip
+    write_json(plot, curves)
+    mean = {k: sum(s[k] for s in summaries) / len(summaries) for k in ("val_ua", "test_ua")}
+    log.info("%s: mean over %d folds %s", regime, len(summaries), json.dumps(mean))
+
+
+if __name__ == "__main__":
+    run_stage(main)
