@@ -142,6 +142,8 @@ def test_same_seed_same_model() -> None:
     b = train_fold(store, labels, fold, "dat", config(epochs=2))
     for key, tensor in a["state"].items():
         torch.testing.assert_close(tensor, b["state"][key], rtol=0, atol=0)
+    assert a["curve"] == b["curve"]  # no wall-clock values in outputs
+    pd.testing.assert_frame_equal(a["predictions"], b["predictions"])
 
 
 def _write_inputs(tmp: Path) -> tuple[Path, list[Path], Path]:
@@ -183,6 +185,9 @@ def test_resume_reuses_finished_folds_and_respects_fold_choice(tmp_path: Path, m
     params["lambda"] = 0.3  # a new setting trains anew, next to the old results
     run_regime("menan", params, labels_path, paths, folds_path, out, 1)
     assert len(list((tmp_path / "cache" / "menan").iterdir())) == 4
+    monkeypatch.setattr(training, "code_digest", lambda: "changed training code")
+    run_regime("menan", params, labels_path, paths, folds_path, out, 1)  # never stale results
+    assert len(list((tmp_path / "cache" / "menan").iterdir())) == 6
     params["train"]["folds"] = [12]
     with pytest.raises(Exception, match="no folds"):
         run_regime("menan", params, labels_path, paths, folds_path, out, 1)
