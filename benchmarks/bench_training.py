@@ -51,7 +51,7 @@ def bench(regime: str, store: FrameStore, device: str, steps: int) -> tuple[floa
                          menan_sc_steps=1, device=device, lam=0.5)  # fmt: skip
     rng = np.random.default_rng(1)
     rows = np.arange(len(store.utt_ids))
-    inputs = Inputs(store, rows, config)
+    inputs = Inputs.fitted(store, rows, config)
     net = EmotionSpeakerNet(len(EMOTIONS), 8).to(device)
     trainer = Trainer(regime, net, 0.5, 1e-3)
     emotion = torch.randint(0, 4, (len(rows),), device=device)

@@ -104,14 +104,24 @@ def resolve_device(name: str) -> str:
 
 
 class Inputs:
-    """Standardized model inputs for rows of the frame store, on the training device."""
+    """Standardized model inputs for rows of a frame store, on the model's device.
 
-    def __init__(self, store: FrameStore, rows: np.ndarray, config: TrainConfig) -> None:
-        self.store, self.max_frames, self.device = store, config.max_frames, config.device
-        mean, std = store.standardization(rows)
+    The statistics are always the fold's training speakers' (``fitted`` while training,
+    read back from ``model.pt`` when scoring another corpus), never the scored data's own.
+    """
+
+    def __init__(
+        self, store: FrameStore, mean: np.ndarray, std: np.ndarray, max_frames: int, device: str
+    ) -> None:
+        self.store, self.max_frames, self.device = store, max_frames, device
         self.mean, self.std = mean, std
-        self._mean = torch.from_numpy(mean).to(self.device)
-        self._scale = torch.from_numpy(1.0 / std).to(self.device)
+        self._mean = torch.from_numpy(mean).to(device)
+        self._scale = torch.from_numpy(1.0 / std).to(device)
+
+    @classmethod
+    def fitted(cls, store: FrameStore, rows: np.ndarray, config: TrainConfig) -> Inputs:
+        mean, std = store.standardization(rows)
+        return cls(store, mean, std, config.max_frames, config.device)
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(self.store.batch(rows, self.max_frames)).to(self.device)
@@ -119,12 +129,14 @@ class Inputs:
 
 
 @torch.no_grad()
-def predict(net: EmotionSpeakerNet, inputs: Inputs, split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """(emotion probabilities, embeddings v) of every example of a split."""
+def predict(
+    net: EmotionSpeakerNet, inputs: Inputs, rows: np.ndarray, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(emotion probabilities, embeddings v) of the given rows of the frame store."""
     net.eval()
     probs, embeddings = [], []
-    for start in range(0, len(split.rows), 64):
-        v = net.enc(inputs(split.rows[start : start + 64]))
+    for start in range(0, len(rows), batch_size):
+        v = net.enc(inputs(rows[start : start + batch_size]))
         probs.append(torch.softmax(net.ec(v), dim=1).cpu().numpy())
         embeddings.append(v.cpu().numpy())
     net.train()
@@ -141,7 +153,7 @@ def train_fold(
     train = make_split(store, labels, fold["train"], fold["train"], originals_only=False)
     val = make_split(store, labels, [fold["val"]], fold["train"], originals_only=True)
     test = make_split(store, labels, [fold["test"]], fold["train"], originals_only=True)
-    inputs = Inputs(store, train.rows, config)
+    inputs = Inputs.fitted(store, train.rows, config)
     net = EmotionSpeakerNet(len(EMOTIONS), len(fold["train"]), config.embedding).to(config.device)
     trainer = Trainer(regime, net, config.lam or 0.0, config.lr, config.menan_sc_steps)
     steps = math.ceil(len(train.rows) / config.batch_size)
@@ -172,7 +184,7 @@ def train_fold(
             data_s += t1 - t0
             for key, value in logs.items():
                 totals[key] += value * len(take)
-        probs, _ = predict(net, inputs, val)
+        probs, _ = predict(net, inputs, val.rows)
         val_pred = probs.argmax(axis=1)
         val_ua = unweighted_accuracy(val.emotion, val_pred)
         curve.append(
@@ -196,7 +208,7 @@ def train_fold(
     results: dict[str, Any] = {"selected_epoch": best_epoch}
     tables, embeddings = [], {}
     for name, split in (("val", val), ("test", test)):
-        probs, v = predict(net, inputs, split)
+        probs, v = predict(net, inputs, split.rows)
         pred = probs.argmax(axis=1)
         results[f"{name}_wa"] = weighted_accuracy(split.emotion, pred)
         results[f"{name}_ua"] = unweighted_accuracy(split.emotion, pred)
@@ -240,8 +252,8 @@ def write_fold(
                 "regime": regime,
                 "config": asdict(config),
                 "train_speakers": fold["train"],
-                "mean": out["mean"],
-                "std": out["std"],
+                "mean": torch.from_numpy(out["mean"]),
+                "std": torch.from_numpy(out["std"]),
                 "emotions": list(EMOTIONS),
             },
             tmp / "model.pt",
@@ -260,6 +272,19 @@ def write_fold(
             json.dumps({**fold, "regime": regime, **out["results"]}, indent=2, sort_keys=True)
             + "\n"
         )
+
+
+def load_fold_model(path: Path, store: FrameStore, device: str) -> tuple[EmotionSpeakerNet, Inputs]:
+    """A fold's selected network, and inputs from ``store`` standardized as in its training."""
+    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    config = checkpoint["config"]
+    net = EmotionSpeakerNet(
+        len(checkpoint["emotions"]), len(checkpoint["train_speakers"]), config["embedding"]
+    )
+    net.load_state_dict(checkpoint["state_dict"])
+    max_frames = round(config["max_seconds"] * FRAMES_PER_SECOND)
+    mean, std = checkpoint["mean"].numpy(), checkpoint["std"].numpy()
+    return net.to(device), Inputs(store, mean, std, max_frames, device)
 
 
 def _run_fold(store, labels, fold, regime, config, threads: int, target: Path) -> None:

@@ -18,12 +18,18 @@ from tests.conftest import TINY_DEMO
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TRAIN_STAGES = ("train_ec_only", "train_multitask", "train_dat", "train_menan")
+EVAL_STAGES = ("evaluate@ec_only", "evaluate@multitask", "evaluate@dat", "evaluate@menan")
 ALL_STAGES = (
     "demo", "labels@iemocap", "labels@mosei", "features@iemocap", "features@mosei", "augment",
-    "folds", *TRAIN_STAGES,
+    "folds", *TRAIN_STAGES, *EVAL_STAGES, "report",
 )  # fmt: skip
+LAMBDA_STAGES = {
+    "train_multitask", "train_dat", "train_menan",
+    "evaluate@multitask", "evaluate@dat", "evaluate@menan", "report",
+}  # fmt: skip
 TINY_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1]}
 SPEEDS = [0.8, 0.9, 1.1, 1.2]
+OUTPUTS = ("data/", "metrics/", "plots/", "reports/")  # what the pipeline writes, not copied
 
 
 def _copy_project(dest: Path) -> None:
@@ -36,7 +42,7 @@ def _copy_project(dest: Path) -> None:
     ).stdout.split("\0")
     for name in filter(None, files):
         source = REPO / name
-        if source.is_file() and not name.startswith(("data/", "metrics/")) and name != "dvc.lock":
+        if source.is_file() and not name.startswith(OUTPUTS) and name != "dvc.lock":
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
 
@@ -60,7 +66,7 @@ def _env(root: Path) -> dict[str, str]:
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(root / ".dvc-site-cache"),
+        "DVC_SITE_CACHE_DIR": str(root.parent / f"{root.name}.dvc-site-cache"),
         "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
     }  # fmt: skip
@@ -122,8 +128,39 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
         assert (project / "plots" / "train" / f"{regime}.json").is_file()
     assert "Data and pipelines are up to date" in dvc(project, "status").stdout
     assert "Running stage" not in dvc(project, "repro").stdout
-    shown = dvc(project, "metrics", "show", "--json").stdout
-    assert "metrics/labels/mosei.json" in shown
+    shown = json.loads(dvc(project, "metrics", "show", "--json").stdout)
+    metrics = shown[""]["data"]
+    assert "metrics/labels/mosei.json" in metrics
+    menan = metrics["metrics/eval/menan.json"]["data"]
+    assert menan["folds"] == 2 and 0 <= menan["within"]["ua_test"] <= 100
+    assert set(menan["cross_corpus"]) == {"mean", "min", "max"}
+    report = (project / "reports" / "report.md").read_text()
+    for heading in ("## Table 2", "## Table 3", "probe", "synthetic demo", "![t-SNE]"):
+        assert heading in report
+    for figure in ("tsne.png", "curves.png"):
+        assert (project / "reports" / "figures" / figure).read_bytes().startswith(b"\x89PNG")
+    dvc(project, "plots", "show", "-o", "rendered")
+    page = (project / "rendered" / "index.html").read_text()
+    assert "plots/confusion/menan.json" in page and "tsne.png" in page
+
+
+@pytest.mark.slow
+def test_experiments_rerun_lambda_stages_and_return_from_the_run_cache(project: Path) -> None:
+    dvc(project, "repro")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "baseline results")
+    result = dvc(project, "exp", "run", "-n", "lam03", "-S", "lambda=0.3")
+    assert ran_stages(result) == LAMBDA_STAGES
+    diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
+    assert "metrics/eval/menan.json" in diff and "metrics/eval/ec_only.json" not in diff
+
+    result = dvc(project, "exp", "run", "-n", "lam05", "-S", "lambda=0.5")
+    assert ran_stages(result) == set()  # every lambda=0.5 result comes back from the run-cache
+    for stage in LAMBDA_STAGES:
+        assert f"Stage '{stage}' is cached - skipping run" in result.stdout
+    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
+    shown = dvc(project, "exp", "show", "--csv").stdout
+    assert "lam03" in shown and "lam05" in shown
 
 
 @pytest.mark.slow
@@ -138,12 +175,19 @@ def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
 
     set_param(project, "augment.speeds", [0.9, 1.1])
     result = dvc(project, "repro")
-    assert ran_stages(result) == {"augment", *TRAIN_STAGES}
+    assert ran_stages(result) == {"augment", *TRAIN_STAGES, *EVAL_STAGES, "report"}
     speed = feature_store.load(project / "data" / "features" / "iemocap_speed.parquet")
     assert sorted(set(speed.speeds)) == pytest.approx([0.9, 1.1])
 
     set_param(project, "lambda", 0.3)
-    assert ran_stages(dvc(project, "repro")) == {"train_multitask", "train_dat", "train_menan"}
+    assert ran_stages(dvc(project, "repro")) == LAMBDA_STAGES
+
+    set_param(project, "report.tsne_fold", 5)  # only folds 0 and 1 were trained
+    failed = dvc(project, "repro", check=False)
+    assert failed.returncode != 0 and "tsne_fold=5" in failed.stdout + failed.stderr
+    assert not (project / "reports" / "report.md").exists()
+    set_param(project, "report.tsne_fold", 1)
+    assert ran_stages(dvc(project, "repro")) == {"report"}
 
     wrong = {**truth["iemocap"]["class_counts"], "ang": 1103}
     set_param(project, "corpora.iemocap.expected_counts", wrong)

@@ -1,0 +1,78 @@
+"""DVC stage `report`: reports/report.md with every table, the t-SNE figure and the curves.
+
+Usage: python -m stages.make_report TRAIN_ROOT EVAL_ROOT METRICS_ROOT PLOTS_ROOT REPORT_DIR
+
+Reads, per regime, ``TRAIN_ROOT/<regime>/foldNN`` (embeddings for the t-SNE),
+``EVAL_ROOT/<regime>/folds.json``, ``METRICS_ROOT/<regime>.json``,
+``PLOTS_ROOT/train/<regime>.json`` and ``PLOTS_ROOT/confusion/<regime>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.atomic import atomic_path
+from pipeline.cli import log, run_stage
+from pipeline.errors import ConfigError
+from pipeline.evaluation import unseen_embeddings
+from pipeline.figures import curves_figure, tsne_figure
+from pipeline.params import load_params
+from pipeline.regimes import REGIMES
+from pipeline.report import TITLES, render
+
+REPORTED_PARAMS = (
+    "train_corpus", "cross_corpus", "corpora", "features", "augment", "lambda", "train",
+    "evaluate", "report",
+)  # fmt: skip
+
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def main(argv: list[str]) -> None:
+    train_root, eval_root, metrics_root, plots_root, report_dir = map(Path, argv)
+    params = load_params()
+    settings = params["report"]
+    fold = int(settings["tsne_fold"])
+    fold_dirs = {r: train_root / r / f"fold{fold:02d}" for r in REGIMES}
+    missing = [str(d) for d in fold_dirs.values() if not (d / "fold.json").is_file()]
+    if missing:
+        raise ConfigError(
+            f"params.yaml report.tsne_fold={fold}: that fold was not trained ({missing[0]}); "
+            "pick one of train.folds"
+        )
+    info = _read(fold_dirs["ec_only"] / "fold.json")
+    figures = {"tsne": "figures/tsne.png", "curves": "figures/curves.png"}
+    log.info("t-SNE of fold %d for %d regimes", fold, len(REGIMES))
+    tsne_figure(
+        [(TITLES[r], *unseen_embeddings(d)) for r, d in fold_dirs.items()],
+        report_dir / figures["tsne"],
+        perplexity=float(settings["tsne_perplexity"]),
+        seed=int(settings["seed"]),
+        subtitle=f"fold {fold}: validation {info['val']}, test {info['test']}",
+    )
+    curves_figure(
+        {TITLES[r]: _read(plots_root / "train" / f"{r}.json") for r in REGIMES},
+        report_dir / figures["curves"],
+    )
+    text = render(
+        summaries={r: _read(metrics_root / f"{r}.json") for r in REGIMES},
+        folds={r: _read(eval_root / r / "folds.json") for r in REGIMES},
+        confusions={r: _read(plots_root / "confusion" / f"{r}.json") for r in REGIMES},
+        params={k: params[k] for k in REPORTED_PARAMS},
+        figures=figures,
+        tsne_caption=(
+            f"t-SNE of v for fold {fold} (validation speaker {info['val']}, test speaker "
+            f"{info['test']}); left colored by emotion, right by speaker (paper Fig. 2)."
+        ),
+    )
+    with atomic_path(report_dir / "report.md") as tmp:
+        tmp.write_text(text)
+    log.info("wrote %s", report_dir / "report.md")
+
+
+if __name__ == "__main__":
+    run_stage(main)
