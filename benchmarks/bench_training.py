@@ -5,7 +5,9 @@
 For each regime prints ms per step and examples per second of the whole training step as
 the stage runs it (batch gather + standardization + host-to-device copy + forward,
 backward and update), and which share of that time is the model's own
-forward/backward/update (goal on CPU: at least 90 %).
+forward/backward/update (goal on CPU: at least 90 %). Then the inference rate of
+``training.predict``, which is what the evaluation stages spend scoring the cross-corpus
+set with every fold model.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pipeline.batches import FrameStore
 from pipeline.feature_store import Features
 from pipeline.model import EmotionSpeakerNet
 from pipeline.regimes import REGIMES, Trainer
-from pipeline.training import Inputs, TrainConfig, resolve_device
+from pipeline.training import Inputs, TrainConfig, predict, resolve_device
 
 BATCH, SECONDS = 16, 14.0
 
@@ -45,13 +47,30 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def bench(regime: str, store: FrameStore, device: str, steps: int) -> tuple[float, float]:
+def fitted_inputs(store: FrameStore, device: str) -> Inputs:
     config = TrainConfig(seed=0, epochs=1, batch_size=BATCH, lr=1e-3, lr_decay_power=1.0,
                          max_seconds=SECONDS, embedding="pooled", selection="last",
                          menan_sc_steps=1, device=device, lam=0.5)  # fmt: skip
+    return Inputs.fitted(store, np.arange(len(store.utt_ids)), config)
+
+
+def bench_inference(store: FrameStore, device: str, examples: int = 512) -> float:
+    """Examples per second of ``predict`` (embeddings and emotion probabilities)."""
+    inputs = fitted_inputs(store, device)
+    net = EmotionSpeakerNet(len(EMOTIONS), 8).to(device)
+    rows = np.arange(examples)
+    predict(net, inputs, rows[:64])  # warm-up
+    sync(device)
+    started = time.perf_counter()
+    predict(net, inputs, rows)
+    sync(device)
+    return examples / (time.perf_counter() - started)
+
+
+def bench(regime: str, store: FrameStore, device: str, steps: int) -> tuple[float, float]:
     rng = np.random.default_rng(1)
     rows = np.arange(len(store.utt_ids))
-    inputs = Inputs.fitted(store, rows, config)
+    inputs = fitted_inputs(store, device)
     net = EmotionSpeakerNet(len(EMOTIONS), 8).to(device)
     trainer = Trainer(regime, net, 0.5, 1e-3)
     emotion = torch.randint(0, 4, (len(rows),), device=device)
@@ -87,6 +106,7 @@ def main() -> None:
         step_s, share = bench(regime, store, device, args.steps)
         print(f"  {regime:<10s} {step_s * 1e3:8.1f} ms/step  {BATCH / step_s:8.1f} examples/s  "
               f"{share * 100:5.1f} % inside forward/backward/update")  # fmt: skip
+    print(f"  inference  {bench_inference(store, device):8.1f} examples/s (predict, batch 64)")
 
 
 if __name__ == "__main__":

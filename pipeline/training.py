@@ -1,11 +1,12 @@
-"""Training one regime on every fold: seeded, resumable, folds in parallel.
+"""Training one regime on every fold: seeded, resumable, sessions in parallel.
 
-Per fold: standardize with the training speakers' frames only, train with Adam and
-polynomial learning-rate decay, pick the checkpoint by validation UA (or the last one),
-then write the checkpoint, validation/test predictions, embeddings v and the training
-curve. Finished folds are kept in ``data/.fold_cache/<regime>/<fingerprint>/`` (outside
-DVC's outputs), keyed by everything that determines them, so a stage interrupted
-part-way does not redo them and DVC's run-cache still works for the stage itself.
+Per session: standardize with the training speakers' frames only, train once with Adam and
+polynomial learning-rate decay, and for each of the session's two folds pick the checkpoint
+by its validation speaker's UA (or the last one); then write per fold the checkpoint,
+validation/test predictions, embeddings v and the training curve. Finished folds are kept
+in ``data/.fold_cache/<regime>/<fingerprint>/`` (outside DVC's outputs), keyed by
+everything that determines them, so a stage interrupted part-way does not redo them and
+DVC's run-cache still works for the stage itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import shutil
 import sys
 import time
+import zlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -143,18 +145,61 @@ def predict(
     return np.concatenate(probs), np.concatenate(embeddings)
 
 
+@dataclass
+class _Selector:
+    """One fold riding on a shared training run: its held-out splits and its best epoch."""
+
+    fold: dict[str, Any]
+    val: Split
+    test: Split
+    curve: list[dict[str, Any]]
+    best_ua: float = -1.0
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+
+
 def train_fold(
     store: FrameStore, labels: pd.DataFrame, fold: dict[str, Any], regime: str, config: TrainConfig
 ) -> dict[str, Any]:
     """Train one fold; return the state to keep, the predictions and the curve."""
-    index = int(fold["fold"])
-    torch.manual_seed(config.seed * 1000 + index)
-    rng = np.random.default_rng([config.seed, index])
-    train = make_split(store, labels, fold["train"], fold["train"], originals_only=False)
-    val = make_split(store, labels, [fold["val"]], fold["train"], originals_only=True)
-    test = make_split(store, labels, [fold["test"]], fold["train"], originals_only=True)
+    return train_session(store, labels, [fold], regime, config)[0]
+
+
+def train_session(
+    store: FrameStore,
+    labels: pd.DataFrame,
+    folds: list[dict[str, Any]],
+    regime: str,
+    config: TrainConfig,
+) -> list[dict[str, Any]]:
+    """Train once for folds that share a session; select a checkpoint for each fold.
+
+    The two folds of a session train on the same speakers with the same seed (derived from
+    the session, not the fold), so their training runs would be identical: one run serves
+    both, and each fold keeps the epoch its own validation speaker prefers. Δ = test - val
+    thus measures checkpoint selection alone (exactly 0 with ``selection: last``), and the
+    protocol costs half the training.
+    """
+    sessions = {(f["session"], tuple(f["train"])) for f in folds}
+    if len(sessions) != 1:
+        raise ValueError(f"folds {[f['fold'] for f in folds]} do not share one session")
+    first = folds[0]
+    session_key = zlib.crc32(str(first["session"]).encode())
+    torch.manual_seed(config.seed * 2**32 + session_key)
+    rng = np.random.default_rng([config.seed, session_key])
+    train = make_split(store, labels, first["train"], first["train"], originals_only=False)
+    selectors = [
+        _Selector(
+            fold=f,
+            val=make_split(store, labels, [f["val"]], f["train"], originals_only=True),
+            test=make_split(store, labels, [f["test"]], f["train"], originals_only=True),
+            curve=[],
+        )
+        for f in folds
+    ]
     inputs = Inputs.fitted(store, train.rows, config)
-    net = EmotionSpeakerNet(len(EMOTIONS), len(fold["train"]), config.embedding).to(config.device)
+    net = EmotionSpeakerNet(len(EMOTIONS), len(first["train"]), config.embedding)
+    net = net.to(config.device)
     trainer = Trainer(regime, net, config.lam or 0.0, config.lr, config.menan_sc_steps)
     steps = math.ceil(len(train.rows) / config.batch_size)
     schedulers = [
@@ -165,8 +210,6 @@ def train_fold(
     ]
     emotion = torch.from_numpy(train.emotion).to(config.device)
     speaker = torch.from_numpy(train.speaker).to(config.device)
-    curve: list[dict[str, Any]] = []
-    best_ua, best_state, best_epoch = -1.0, None, 0
     data_s = model_s = 0.0  # wall-clock, logged only: outputs must not depend on timing
     for epoch in range(1, config.epochs + 1):
         order = rng.permutation(len(train.rows))
@@ -184,30 +227,45 @@ def train_fold(
             data_s += t1 - t0
             for key, value in logs.items():
                 totals[key] += value * len(take)
-        probs, _ = predict(net, inputs, val.rows)
-        val_pred = probs.argmax(axis=1)
-        val_ua = unweighted_accuracy(val.emotion, val_pred)
-        curve.append(
-            {
-                "fold": index,
-                "epoch": epoch,
-                **{k: v / len(train.rows) for k, v in sorted(totals.items())},
-                "val_wa": weighted_accuracy(val.emotion, val_pred),
-                "val_ua": val_ua,
-                "lr": schedulers[0].get_last_lr()[0],
-            }
-        )
-        if config.selection == "best_val_ua" and val_ua > best_ua:
-            best_ua, best_epoch = val_ua, epoch
-            best_state = copy.deepcopy(net.state_dict())
-    if config.selection == "last" or best_state is None:
-        best_epoch, best_state = config.epochs, net.state_dict()
-    net.load_state_dict(best_state)
-    log.info("fold %d: %.1f %% of the training loop inside forward/backward/update",
-             index, 100 * model_s / max(model_s + data_s, 1e-9))  # fmt: skip
-    results: dict[str, Any] = {"selected_epoch": best_epoch}
+        losses = {k: v / len(train.rows) for k, v in sorted(totals.items())}
+        for sel in selectors:
+            probs, _ = predict(net, inputs, sel.val.rows)
+            val_pred = probs.argmax(axis=1)
+            val_ua = unweighted_accuracy(sel.val.emotion, val_pred)
+            sel.curve.append(
+                {
+                    "fold": int(sel.fold["fold"]),
+                    "epoch": epoch,
+                    **losses,
+                    "val_wa": weighted_accuracy(sel.val.emotion, val_pred),
+                    "val_ua": val_ua,
+                    "lr": schedulers[0].get_last_lr()[0],
+                }
+            )
+            if config.selection == "best_val_ua" and val_ua > sel.best_ua:
+                sel.best_ua, sel.best_epoch = val_ua, epoch
+                sel.best_state = copy.deepcopy(net.state_dict())
+    log.info("session %s: %.1f %% of the training loop inside forward/backward/update",
+             first["session"], 100 * model_s / max(model_s + data_s, 1e-9))  # fmt: skip
+    last_state = copy.deepcopy(net.state_dict())
+    return [_selected_outputs(net, inputs, sel, last_state, config) for sel in selectors]
+
+
+def _selected_outputs(
+    net: EmotionSpeakerNet,
+    inputs: Inputs,
+    sel: _Selector,
+    last_state: dict[str, torch.Tensor],
+    config: TrainConfig,
+) -> dict[str, Any]:
+    """Load the fold's chosen checkpoint; its predictions and embeddings of val and test."""
+    state, epoch = sel.best_state, sel.best_epoch
+    if config.selection == "last" or state is None:
+        state, epoch = last_state, config.epochs
+    net.load_state_dict(state)
+    results: dict[str, Any] = {"selected_epoch": epoch}
     tables, embeddings = [], {}
-    for name, split in (("val", val), ("test", test)):
+    for name, split in (("val", sel.val), ("test", sel.test)):
         probs, v = predict(net, inputs, split.rows)
         pred = probs.argmax(axis=1)
         results[f"{name}_wa"] = weighted_accuracy(split.emotion, pred)
@@ -215,12 +273,12 @@ def train_fold(
         tables.append(prediction_table(name, split, probs))
         embeddings[name] = (split.utt_ids, v)
     return {
-        "state": {k: t.detach().cpu() for k, t in best_state.items()},
+        "state": {k: t.detach().cpu().clone() for k, t in state.items()},
         "mean": inputs.mean,
         "std": inputs.std,
         "predictions": pd.concat(tables, ignore_index=True),
         "embeddings": embeddings,
-        "curve": curve,
+        "curve": sel.curve,
         "results": results,
     }
 
@@ -287,7 +345,9 @@ def load_fold_model(path: Path, store: FrameStore, device: str) -> tuple[Emotion
     return net.to(device), Inputs(store, mean, std, max_frames, device)
 
 
-def _run_fold(store, labels, fold, regime, config, threads: int, target: Path) -> None:
+def _run_session(
+    store, labels, folds: list[dict], regime, config, threads: int, targets: dict[int, Path]
+) -> None:
     if not logging.getLogger().handlers:  # worker processes do not inherit the stage's logging
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -295,14 +355,14 @@ def _run_fold(store, labels, fold, regime, config, threads: int, target: Path) -
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     started = time.perf_counter()
-    out = train_fold(store, labels, fold, regime, config)
-    write_fold(target, fold, regime, config, out)
-    r = out["results"]
-    log.info(
-        "%s fold %d: val UA %.3f, test UA %.3f (epoch %d) in %.1f s",
-        regime, fold["fold"], r["val_ua"], r["test_ua"], r["selected_epoch"],
-        time.perf_counter() - started,
-    )  # fmt: skip
+    for fold, out in zip(folds, train_session(store, labels, folds, regime, config), strict=True):
+        write_fold(targets[fold["fold"]], fold, regime, config, out)
+        r = out["results"]
+        log.info(
+            "%s fold %d: val UA %.3f, test UA %.3f (epoch %d); session trained in %.1f s",
+            regime, fold["fold"], r["val_ua"], r["test_ua"], r["selected_epoch"],
+            time.perf_counter() - started,
+        )  # fmt: skip
 
 
 def file_digest(path: str | Path) -> str:
@@ -357,17 +417,20 @@ def run_regime(
     cache = CACHE_ROOT / regime
     targets = {f["fold"]: cache / fingerprint(regime, f, config, digests) for f in folds}
     todo = [f for f in folds if not (targets[f["fold"]] / "fold.json").is_file()]
-    log.info("%s: %d folds, %d cached, %d to train on %s", regime, len(folds),
-             len(folds) - len(todo), len(todo), config.device)  # fmt: skip
+    log.info("%s: %d folds, %d cached, %d to train (one run per session) on %s", regime,
+             len(folds), len(folds) - len(todo), len(todo), config.device)  # fmt: skip
     if todo:
         labels = pd.read_parquet(labels_path)
         store = FrameStore.combine(*(feature_store.load(p) for p in feature_paths))
+        sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for f in todo:
+            sessions[f["session"]].append(f)
         cores = os.cpu_count() or 1
-        workers = min(len(todo), cores if n_jobs < 0 else max(1, n_jobs))
+        workers = min(len(sessions), cores if n_jobs < 0 else max(1, n_jobs))
         threads = max(1, cores // workers) if config.device == "cpu" else 1
         Parallel(n_jobs=workers)(
-            delayed(_run_fold)(store, labels, f, regime, config, threads, targets[f["fold"]])
-            for f in todo
+            delayed(_run_session)(store, labels, group, regime, config, threads, targets)
+            for group in sessions.values()
         )
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

@@ -16,7 +16,7 @@ from pipeline.feature_store import Features
 from pipeline.folds import make_folds
 from pipeline.model import EmotionSpeakerNet
 from pipeline.regimes import Trainer
-from pipeline.training import TrainConfig, run_regime, train_fold
+from pipeline.training import TrainConfig, run_regime, train_fold, train_session
 
 SPEAKERS = [f"Ses{s:02d}{g}" for s in range(1, 6) for g in "FM"]
 
@@ -144,6 +144,28 @@ def test_same_seed_same_model() -> None:
         torch.testing.assert_close(tensor, b["state"][key], rtol=0, atol=0)
     assert a["curve"] == b["curve"]  # no wall-clock values in outputs
     pd.testing.assert_frame_equal(a["predictions"], b["predictions"])
+
+
+def test_one_run_serves_both_folds_of_a_session() -> None:
+    torch.set_num_threads(1)
+    labels, originals, copies = toy_corpus()
+    store = FrameStore.combine(originals, copies)
+    folds = make_folds(labels)
+    first, second = folds[4:6]
+    assert first["session"] == second["session"] and first["test"] == second["val"]
+    shared = train_session(store, labels, [first, second], "menan", config(epochs=3))
+    for fold, out in zip((first, second), shared, strict=True):
+        alone = train_fold(store, labels, fold, "menan", config(epochs=3))
+        for key, tensor in alone["state"].items():
+            torch.testing.assert_close(tensor, out["state"][key], rtol=0, atol=0)
+        pd.testing.assert_frame_equal(alone["predictions"], out["predictions"])
+        assert alone["curve"] == out["curve"] and alone["results"] == out["results"]
+    # without a selection step, one fold's test speaker is the other's validation speaker
+    a, b = train_session(store, labels, [first, second], "dat", config(epochs=2, selection="last"))
+    assert a["results"]["test_ua"] == b["results"]["val_ua"]
+    assert a["results"]["val_ua"] == b["results"]["test_ua"]
+    with pytest.raises(ValueError, match="do not share one session"):
+        train_session(store, labels, [folds[0], folds[2]], "menan", config(epochs=1))
 
 
 def _write_inputs(tmp: Path) -> tuple[Path, list[Path], Path]:
