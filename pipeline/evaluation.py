@@ -21,15 +21,18 @@ from tqdm import tqdm
 from pipeline import EMOTIONS, feature_store
 from pipeline.batches import FrameStore
 from pipeline.errors import CorpusError
-from pipeline.metrics import unweighted_accuracy, weighted_accuracy
+from pipeline.metrics import (
+    PROBE_KEYS,
+    WITHIN_KEYS,
+    unweighted_accuracy,
+    weighted_accuracy,
+)
 from pipeline.probe import probe_accuracy
 from pipeline.training import load_fold_model, predict
 
 log = logging.getLogger(__name__)
 
 PERCENT = 100.0
-WITHIN_KEYS = ("wa_val", "wa_test", "wa_delta", "ua_val", "ua_test", "ua_delta")
-PROBE_KEYS = ("speaker", "speaker_chance", "emotion", "emotion_chance")
 
 
 def fold_dirs(train_dir: Path) -> list[Path]:

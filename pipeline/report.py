@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 
 from pipeline import EMOTIONS
+from pipeline.metrics import PROBE_KEYS, WITHIN_KEYS
 
 TITLES = {"ec_only": "EC only", "multitask": "Multi-task", "dat": "DAT", "menan": "MEnAN"}
 
@@ -55,9 +56,8 @@ def _num(value: float | None) -> str:
 
 
 def table2(summaries: Mapping[str, dict[str, Any]]) -> str:
-    keys = ("wa_val", "wa_test", "wa_delta", "ua_val", "ua_test", "ua_delta")
     rows = [
-        [TITLES[r], *(_pm(s["within"][k], s["within_std"][k]) for k in keys)]
+        [TITLES[r], *(_pm(s["within"][k], s["within_std"][k]) for k in WITHIN_KEYS)]
         for r, s in summaries.items()
     ]
     return markdown_table(TABLE2_HEADER, rows)
@@ -72,11 +72,7 @@ def table3(summaries: Mapping[str, dict[str, Any]]) -> str:
 
 
 def probe_table(summaries: Mapping[str, dict[str, Any]]) -> str:
-    rows = [
-        [TITLES[r], *(_num(s["probe"][k]) for k in
-                      ("speaker", "speaker_chance", "emotion", "emotion_chance"))]
-        for r, s in summaries.items()
-    ]  # fmt: skip
+    rows = [[TITLES[r], *(_num(s["probe"][k]) for k in PROBE_KEYS)] for r, s in summaries.items()]
     header = ("Model", "Speaker probe", "chance", "Emotion probe", "chance")
     return markdown_table(header, rows)
 
