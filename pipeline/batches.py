@@ -1,9 +1,7 @@
-"""Training examples as index arithmetic over one frame array: no per-example copies.
+"""Training examples as rows of one frame array: splits per fold, statistics per row.
 
-Every example is exactly ``max_frames`` long: the middle ``max_frames`` of a longer
-utterance, or the utterance cycle-repeated to ``max_frames`` when shorter (paper, section
-5). Both are one index formula, so a batch is a single gather from the frame array
-followed by standardization, and data handling stays far below the model's step time.
+Batches are gathered from the frame array on the model's device
+(``pipeline.training.inputs``), so data handling stays far below the model's step time.
 """
 
 from __future__ import annotations
@@ -38,15 +36,14 @@ class FrameStore:
         counts = np.concatenate([np.diff(t.offsets) for t in tables])
         offsets = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        starts = offsets[:-1]
-        as64 = frames.astype(np.float64, copy=False)
+        row_sum, row_sq = row_sums(frames, counts)
         return cls(
             frames=frames,
             offsets=offsets,
             utt_ids=np.concatenate([t.utt_ids for t in tables]),
             speeds=np.concatenate([t.speeds for t in tables]),
-            row_sum=np.add.reduceat(as64, starts, axis=0),
-            row_sq=np.add.reduceat(as64 * as64, starts, axis=0),
+            row_sum=row_sum,
+            row_sq=row_sq,
         )
 
     def rows_for(self, utt_ids: pd.Series, originals_only: bool) -> np.ndarray:
@@ -63,16 +60,24 @@ class FrameStore:
         var = self.row_sq[rows].sum(axis=0) / count - mean**2
         return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-8)).astype(np.float32)
 
-    def frame_index(self, rows: np.ndarray, max_frames: int) -> np.ndarray:
-        """(len(rows), max_frames) indices: middle crop, or cycle-repeat when shorter."""
-        n = self.n_frames[rows]
-        start = np.where(n > max_frames, (n - max_frames) // 2, 0)
-        steps = (start[:, None] + np.arange(max_frames)[None, :]) % n[:, None]
-        return self.offsets[rows][:, None] + steps
 
-    def batch(self, rows: np.ndarray, max_frames: int) -> np.ndarray:
-        """(len(rows), max_frames, 43) float32, not yet standardized."""
-        return self.frames[self.frame_index(rows, max_frames)]
+def row_sums(frames: np.ndarray, lengths: np.ndarray, chunk_rows: int = 2_000
+             ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per-row sums and sums of squares in float64, a few thousand rows at a time.
+
+    Chunked so that no float64 copy of the whole frame array ever exists (it would be
+    twice the size of the features).
+    """
+    sums = np.empty((len(lengths), frames.shape[1]), np.float64)
+    squares = np.empty_like(sums)
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    for start in range(0, len(lengths), chunk_rows):
+        stop = min(start + chunk_rows, len(lengths))
+        block = frames[offsets[start] : offsets[stop]].astype(np.float64)
+        starts = offsets[start:stop] - offsets[start]
+        sums[start:stop] = np.add.reduceat(block, starts, axis=0)
+        squares[start:stop] = np.add.reduceat(block * block, starts, axis=0)
+    return sums, squares
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pipeline.metrics import (
     weighted_accuracy,
 )
 from pipeline.probe import probe_accuracy
-from pipeline.training import load_fold_model, predict
+from pipeline.training.outputs import load_fold_model, predict
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,11 @@ PERCENT = 100.0
 
 
 def fold_dirs(train_dir: Path) -> list[Path]:
-    """The finished folds of one regime's training output, in fold order."""
-    dirs = sorted(p for p in Path(train_dir).glob("fold[0-9][0-9]") if (p / "fold.json").is_file())
+    """The finished (fold, seed) runs of one regime's training output, by fold then seed."""
+    dirs = [p.parent for p in Path(train_dir).glob("fold[0-9][0-9]/seed*/fold.json")]
     if not dirs:
-        raise CorpusError(str(train_dir), "no finished folds (foldNN/fold.json) in it")
-    return dirs
+        raise CorpusError(str(train_dir), "no finished folds (foldNN/seedS/fold.json) in it")
+    return sorted(dirs, key=lambda d: (d.parent.name, int(d.name.removeprefix("seed"))))
 
 
 def within_corpus(predictions: pd.DataFrame) -> dict[str, float]:
@@ -117,9 +117,12 @@ def evaluate_fold(
         result = probe_accuracy(v, targets, probe_splits, seed)
         probes[f"probe_{name}"] = _percent(result["accuracy"])
         probes[f"probe_{name}_chance"] = _percent(result["chance"])
-    cross_table = cross.score(fold_dir / "model.pt", device).assign(fold=info["fold"])
+    cross_table = cross.score(fold_dir / "model.pt", device).assign(
+        fold=info["fold"], seed=info["seed"]
+    )
     scores = {
         "fold": info["fold"],
+        "seed": info["seed"],
         "val_speaker": info["val"],
         "test_speaker": info["test"],
         "selected_epoch": info["selected_epoch"],
@@ -135,15 +138,17 @@ def _percent(value: float | None) -> float | None:
 
 
 def summarize(folds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Means (and fold-to-fold std) over folds: one regime's row of every table."""
+    """Means over every (fold, seed) and the fold-to-fold std of seed means: a table row."""
     table = pd.DataFrame(folds)
-    ddof = 1 if len(table) > 1 else 0
+    per_fold = table.groupby("fold")[list(WITHIN_KEYS)].mean()
+    ddof = 1 if len(per_fold) > 1 else 0
     cross = table["cross_corpus"]
     probes = {k: table[f"probe_{k}"].dropna() for k in PROBE_KEYS}
     return {
-        "folds": len(table),
+        "folds": int(table["fold"].nunique()),
+        "seeds": int(table["seed"].nunique()),
         "within": {k: float(table[k].mean()) for k in WITHIN_KEYS},
-        "within_std": {k: float(table[k].std(ddof=ddof)) for k in WITHIN_KEYS},
+        "within_std": {k: float(per_fold[k].std(ddof=ddof)) for k in WITHIN_KEYS},
         "cross_corpus": {"mean": float(cross.mean()), "min": float(cross.min()),
                          "max": float(cross.max())},
         "probe": {k: float(p.mean()) if len(p) else None for k, p in probes.items()},
@@ -158,8 +163,8 @@ def evaluate_regime(
     for fold_dir in tqdm(fold_dirs(train_dir), desc=f"evaluate {Path(train_dir).name}"):
         scores, test, cross_table = evaluate_fold(fold_dir, cross, probe_splits, seed, device)
         log.info(
-            "fold %d: UA val %.1f test %.1f, cross-corpus %.1f, speaker probe %s",
-            scores["fold"], scores["ua_val"], scores["ua_test"], scores["cross_corpus"],
+            "fold %d seed %d: UA val %.1f test %.1f, cross-corpus %.1f, speaker probe %s",
+            scores["fold"], scores["seed"], scores["ua_val"], scores["ua_test"], scores["cross_corpus"],
             scores["probe_speaker"],
         )  # fmt: skip
         folds.append(scores)

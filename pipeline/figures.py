@@ -65,7 +65,7 @@ def tsne_figure(
 
 
 def curves_figure(curves: Mapping[str, list[dict[str, Any]]], target: Path) -> None:
-    """Validation UA and training-batch SC accuracy per epoch, mean over folds, per regime."""
+    """Validation UA and training-batch SC accuracy per epoch, mean over folds and seeds."""
     fig = Figure(figsize=(11, 4), layout="constrained")
     ua_ax, sc_ax = fig.subplots(1, 2)
     for i, (title, rows) in enumerate(curves.items()):

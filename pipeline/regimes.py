@@ -1,4 +1,4 @@
-"""The four training regimes of the paper, as one optimisation step each.
+"""The four training regimes of the paper, as one optimisation step of a pack of runs.
 
 All share the network and configuration; they differ only in what is optimised:
 
@@ -9,117 +9,135 @@ All share the network and configuration; they differ only in what is optimised:
 - ``menan``:     alternating (section 3.3). (a) SC alone minimises CE_spk on the detached
                  embedding; (b) with SC frozen, ENC+EC minimise
                  lambda * CE_emo - (1 - lambda) * H(SC(v)), H the entropy of SC's output.
+
+A step serves R independent runs (``PackedNet``): every loss is a per-run mean over that
+run's real examples, and the summed loss gives each run exactly its own gradient because
+the runs share no weight. Logged values stay on the device (no host synchronisation per
+step) as per-run sums, weighted by the number of examples.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
-from torch import nn
-from torch.nn.functional import cross_entropy
+from torch.nn.functional import cross_entropy, log_softmax
 
-from pipeline.model import EmotionSpeakerNet, entropy, reverse_gradient
+from pipeline.training.packing import PackedAdam, PackedNet
 
 REGIMES = ("ec_only", "multitask", "dat", "menan")
 USES_LAMBDA = frozenset({"multitask", "dat", "menan"})
-
-
-def _accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
-    return (logits.argmax(dim=1) == target).float().mean().item()
+LOG_KEYS = {
+    "ec_only": ("loss", "ce_emo"),
+    "multitask": ("loss", "ce_emo", "ce_spk", "sc_acc"),
+    "dat": ("loss", "ce_emo", "ce_spk", "sc_acc"),
+    "menan": ("loss", "ce_emo", "ce_spk", "entropy", "sc_acc"),
+}
 
 
 @dataclass
-class Trainer:
-    """Optimisers and the per-batch update of one regime."""
+class Batch:
+    """One step's examples for every run of a pack; padding has weight 0."""
 
-    regime: str
-    net: EmotionSpeakerNet
-    lam: float
-    lr: float
-    sc_steps: int = 1
-    optimizers: list[torch.optim.Optimizer] = field(init=False)
+    x: torch.Tensor  # (R, B, T, 43), standardized
+    emotion: torch.Tensor  # (R, B)
+    speaker: torch.Tensor  # (R, B), index into the run's training speakers
+    weight: torch.Tensor  # (R, B) float: 1 for a real example, 0 for padding
+    active: torch.Tensor  # (R, 1) bool: the run has a batch at this step
 
-    def __post_init__(self) -> None:
-        if self.regime not in REGIMES:
-            raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-run mean over real examples: (R, B) -> (R,); 0 for an inactive run."""
+        return (values * self.weight).sum(dim=1) / self.weight.sum(dim=1).clamp(min=1)
+
+
+def _per_example_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(
+        target.shape
+    )
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    """H(softmax(logits)) per example, from log_softmax (never NaN at p = 0)."""
+    log_p = log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
+
+
+def _accuracy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (logits.argmax(dim=-1) == target).to(logits.dtype)
+
+
+class PackedTrainer:
+    """The optimisers and the per-batch update of one regime for a pack of runs."""
+
+    def __init__(self, regime: str, net: PackedNet, lam: float, sc_steps: int = 1) -> None:
+        if regime not in REGIMES:
+            raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}")
+        self.regime, self.net, self.lam, self.sc_steps = regime, net, lam, sc_steps
+        self.main_opt = PackedAdam(net.main)  # ENC + EC
+        self.sc_opt = PackedAdam(net.sc)
+
+    def step(self, batch: Batch, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One update of every active run; per-run means of the logged values, (R,) each."""
+        return getattr(self, f"_{self.regime}")(batch, lr)
+
+    def _ec_only(self, batch: Batch, lr: torch.Tensor) -> dict[str, torch.Tensor]:
         net = self.net
-        main = [*net.enc.parameters(), *net.ec.parameters()]
-        if self.regime == "ec_only":
-            self.optimizers = [torch.optim.Adam(main, lr=self.lr)]
-        elif self.regime == "menan":
-            self.optimizers = [
-                torch.optim.Adam(main, lr=self.lr),
-                torch.optim.Adam(net.sc.parameters(), lr=self.lr),
-            ]
-        else:
-            self.optimizers = [torch.optim.Adam(net.parameters(), lr=self.lr)]
+        ce_emo = batch.mean(_per_example_ce(net.emotion_logits(net.embed(batch.x)), batch.emotion))
+        ce_emo.sum().backward()
+        self.main_opt.step(lr, batch.active)
+        return {"loss": ce_emo.detach(), "ce_emo": ce_emo.detach()}
 
-    def step(
-        self, x: torch.Tensor, emotion: torch.Tensor, speaker: torch.Tensor
-    ) -> dict[str, float]:
-        return getattr(self, f"_{self.regime}")(x, emotion, speaker)
-
-    def _update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def _ec_only(self, x, emotion, speaker) -> dict[str, float]:
-        loss = cross_entropy(self.net.ec(self.net.enc(x)), emotion)
-        self._update(self.optimizers[0], loss)
-        return {"loss": loss.item(), "ce_emo": loss.item()}
-
-    def _multitask(self, x, emotion, speaker, reverse: bool = False) -> dict[str, float]:
-        v = self.net.enc(x)
-        ce_emo = cross_entropy(self.net.ec(v), emotion)
-        spk_logits = self.net.sc(reverse_gradient(v) if reverse else v)
-        ce_spk = cross_entropy(spk_logits, speaker)
+    def _multitask(self, batch: Batch, lr: torch.Tensor, reverse: bool = False) -> dict:
+        net = self.net
+        v = net.embed(batch.x)
+        ce_emo = batch.mean(_per_example_ce(net.emotion_logits(v), batch.emotion))
+        spk_logits = net.speaker_logits(v, reverse=reverse)
+        ce_spk = batch.mean(_per_example_ce(spk_logits, batch.speaker))
         loss = self.lam * ce_emo + (1 - self.lam) * ce_spk
-        self._update(self.optimizers[0], loss)
+        loss.sum().backward()
+        self.main_opt.step(lr, batch.active)
+        self.sc_opt.step(lr, batch.active)
         return {
-            "loss": loss.item(),
-            "ce_emo": ce_emo.item(),
-            "ce_spk": ce_spk.item(),
-            "sc_acc": _accuracy(spk_logits, speaker),
+            "loss": loss.detach(),
+            "ce_emo": ce_emo.detach(),
+            "ce_spk": ce_spk.detach(),
+            "sc_acc": batch.mean(_accuracy(spk_logits.detach(), batch.speaker)),
         }
 
-    def _dat(self, x, emotion, speaker) -> dict[str, float]:
-        return self._multitask(x, emotion, speaker, reverse=True)
+    def _dat(self, batch: Batch, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._multitask(batch, lr, reverse=True)
 
-    def _menan(self, x, emotion, speaker) -> dict[str, float]:
-        v = self.net.enc(x)
+    def _menan(self, batch: Batch, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+        v = self.net.embed(batch.x)
         for _ in range(self.sc_steps):
-            ce_spk = self.menan_speaker_step(v, speaker)
-        return {"ce_spk": ce_spk, **self.menan_encoder_step(v, emotion, speaker)}
+            ce_spk = self.menan_speaker_step(v, batch, lr)
+        return {"ce_spk": ce_spk, **self.menan_encoder_step(v, batch, lr)}
 
-    def menan_speaker_step(self, v: torch.Tensor, speaker: torch.Tensor) -> float:
+    def menan_speaker_step(self, v: torch.Tensor, batch: Batch, lr: torch.Tensor) -> torch.Tensor:
         """Step (a): SC alone minimises CE_spk on the detached embedding; ENC/EC untouched."""
-        ce_spk = cross_entropy(self.net.sc(v.detach()), speaker)
-        self._update(self.optimizers[1], ce_spk)
-        return ce_spk.item()
+        ce_spk = batch.mean(_per_example_ce(self.net.speaker_logits(v.detach()), batch.speaker))
+        ce_spk.sum().backward()
+        self.sc_opt.step(lr, batch.active)
+        return ce_spk.detach()
 
-    def menan_encoder_step(
-        self, v: torch.Tensor, emotion: torch.Tensor, speaker: torch.Tensor
-    ) -> dict[str, float]:
+    def menan_encoder_step(self, v: torch.Tensor, batch: Batch, lr: torch.Tensor) -> dict:
         """Step (b): SC frozen; ENC+EC minimise lambda * CE_emo - (1 - lambda) * H(SC(v))."""
-        set_trainable(self.net.sc, False)
-        try:
-            spk_logits = self.net.sc(v)
-            ce_emo = cross_entropy(self.net.ec(v), emotion)
-            h = entropy(spk_logits)
-            loss = self.lam * ce_emo - (1 - self.lam) * h
-            self._update(self.optimizers[0], loss)
-        finally:
-            set_trainable(self.net.sc, True)
+        spk_logits = self.net.speaker_logits(v, frozen=True)
+        ce_emo = batch.mean(_per_example_ce(self.net.emotion_logits(v), batch.emotion))
+        h = batch.mean(_entropy(spk_logits))
+        loss = self.lam * ce_emo - (1 - self.lam) * h
+        loss.sum().backward()
+        self.main_opt.step(lr, batch.active)
         return {
-            "loss": loss.item(),
-            "ce_emo": ce_emo.item(),
-            "entropy": h.item(),
-            "sc_acc": _accuracy(spk_logits, speaker),
+            "loss": loss.detach(),
+            "ce_emo": ce_emo.detach(),
+            "entropy": h.detach(),
+            "sc_acc": batch.mean(_accuracy(spk_logits.detach(), batch.speaker)),
         }
 
+    def state(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"main_opt": self.main_opt.state(), "sc_opt": self.sc_opt.state()}
 
-def set_trainable(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
+    def load(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
+        self.main_opt.load(state["main_opt"])
+        self.sc_opt.load(state["sc_opt"])

@@ -16,7 +16,7 @@ from pipeline.atomic import atomic_path, write_json
 from pipeline.cli import log, run_stage
 from pipeline.evaluation import CrossCorpus, evaluate_regime, summarize
 from pipeline.params import load_params
-from pipeline.training import resolve_device
+from pipeline.training.config import resolve_device
 
 
 def main(argv: list[str]) -> None:

@@ -37,7 +37,9 @@ def main(argv: list[str]) -> None:
     params = load_params()
     settings = params["report"]
     fold = int(settings["tsne_fold"])
-    fold_dirs = {r: train_root / r / f"fold{fold:02d}" for r in REGIMES}
+    seed = params["train"]["seeds"][0]
+    # the first seed's run of that fold
+    fold_dirs = {r: train_root / r / f"fold{fold:02d}" / f"seed{seed}" for r in REGIMES}
     missing = [str(d) for d in fold_dirs.values() if not (d / "fold.json").is_file()]
     if missing:
         raise ConfigError(

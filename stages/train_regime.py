@@ -1,4 +1,4 @@
-"""DVC stages `train_<regime>`: train one regime on every fold of the training corpus.
+"""DVC stages `train_<regime>`: train one regime on every fold (and seed) of the training corpus.
 
 Usage: python -m stages.train_regime REGIME LABELS FEATURES SPEED_FEATURES FOLDS OUT_DIR PLOT
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline.atomic import write_json
 from pipeline.cli import log, run_stage
 from pipeline.params import load_params
-from pipeline.training import run_regime
+from pipeline.training.driver import run_regime
 
 
 def main(argv: list[str]) -> None:
@@ -21,11 +21,16 @@ def main(argv: list[str]) -> None:
         regime, params, Path(labels), [Path(features), Path(speed)], Path(folds), Path(out_dir),
         params["n_jobs"],
     )  # fmt: skip
-    curves = [row for s in summaries for row in json.loads(
-        (Path(out_dir) / f"fold{s['fold']:02d}" / "curve.json").read_text())]  # fmt: skip
+    curves = [
+        {**row, "seed": s["seed"]}
+        for s in summaries
+        for row in json.loads(
+            (Path(out_dir) / f"fold{s['fold']:02d}" / f"seed{s['seed']}" / "curve.json").read_text()
+        )
+    ]
     write_json(plot, curves)
     mean = {k: sum(s[k] for s in summaries) / len(summaries) for k in ("val_ua", "test_ua")}
-    log.info("%s: mean over %d folds %s", regime, len(summaries), json.dumps(mean))
+    log.info("%s: mean over %d (fold, seed) runs %s", regime, len(summaries), json.dumps(mean))
 
 
 if __name__ == "__main__":

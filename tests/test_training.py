@@ -10,13 +10,15 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import EMOTIONS, feature_store, training
+from pipeline import EMOTIONS, feature_store
 from pipeline.batches import FrameStore
 from pipeline.feature_store import Features
 from pipeline.folds import make_folds
-from pipeline.model import EmotionSpeakerNet
-from pipeline.regimes import Trainer
-from pipeline.training import TrainConfig, run_regime, train_fold, train_session
+from pipeline.training import driver
+from pipeline.training.config import TrainConfig
+from pipeline.training.driver import plan_runs, run_regime
+from pipeline.training.inputs import DeviceFrames
+from pipeline.training.run import Run, train_pack
 
 SPEAKERS = [f"Ses{s:02d}{g}" for s in range(1, 6) for g in "FM"]
 
@@ -50,41 +52,26 @@ def _features(items: list[tuple[str, float, np.ndarray]]) -> Features:
 
 def config(**overrides) -> TrainConfig:
     base = {
-        "seed": 3, "epochs": 4, "batch_size": 16, "lr": 3e-3, "lr_decay_power": 1.0,
+        "seeds": (3,), "epochs": 4, "batch_size": 16, "lr": 3e-3, "lr_decay_power": 1.0,
         "max_seconds": 0.5, "embedding": "pooled", "selection": "best_val_ua",
-        "menan_sc_steps": 1, "device": "cpu", "lam": 0.5,
+        "menan_sc_steps": 1, "pack": 5, "device": "cpu", "lam": 0.5,
     }  # fmt: skip
     return TrainConfig(**{**base, **overrides})
 
 
-def test_menan_step_a_moves_only_sc_and_step_b_never_moves_sc() -> None:
-    torch.manual_seed(0)
-    net = EmotionSpeakerNet(4, 8)
-    trainer = Trainer("menan", net, 0.5, 1e-2)
-    x, emo, spk = torch.randn(8, 100, 43), torch.randint(0, 4, (8,)), torch.randint(0, 8, (8,))
-
-    def snapshot(module):
-        return [p.detach().clone() for p in module.parameters()]
-
-    def changed(before, module) -> bool:
-        return any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
-
-    enc, ec, sc = snapshot(net.enc), snapshot(net.ec), snapshot(net.sc)
-    trainer.menan_speaker_step(net.enc(x), spk)
-    assert changed(sc, net.sc) and not changed(enc, net.enc) and not changed(ec, net.ec)
-    enc, ec, sc = snapshot(net.enc), snapshot(net.ec), snapshot(net.sc)
-    trainer.menan_encoder_step(net.enc(x), emo, spk)
-    assert changed(enc, net.enc) and changed(ec, net.ec) and not changed(sc, net.sc)
-    assert all(p.requires_grad for p in net.sc.parameters())  # unfrozen again
+def session_run(folds: list[dict], session_index: int, seed: int = 3, *which: int) -> Run:
+    """The run of the ``session_index``-th session (both folds unless ``which`` picks)."""
+    pair = folds[2 * session_index : 2 * session_index + 2]
+    chosen = tuple(pair[i] for i in which) if which else tuple(pair)
+    return Run(pair[0]["session"], seed, chosen)
 
 
-def test_ec_only_never_trains_the_speaker_classifier() -> None:
-    net = EmotionSpeakerNet(4, 8)
-    before = [p.detach().clone() for p in net.sc.parameters()]
-    Trainer("ec_only", net, 0.5, 1e-2).step(
-        torch.randn(4, 80, 43), torch.tensor([0, 1, 2, 3]), torch.zeros(4, dtype=torch.long)
-    )
-    assert all(torch.equal(a, b) for a, b in zip(before, net.sc.parameters(), strict=True))
+def assert_same_outputs(a: dict, b: dict, atol: float = 0.0) -> None:
+    for key, tensor in a["state"].items():
+        torch.testing.assert_close(tensor, b["state"][key], rtol=0, atol=atol)
+    if atol == 0:
+        pd.testing.assert_frame_equal(a["predictions"], b["predictions"])
+        assert a["curve"] == b["curve"] and a["results"] == b["results"]
 
 
 def test_standardization_uses_training_speakers_only() -> None:
@@ -108,16 +95,16 @@ def test_standardization_uses_training_speakers_only() -> None:
     assert np.abs(mean).max() < 10  # untouched by the +1000 of the held-out speakers
 
 
-def test_crop_and_cycle_repeat_indices() -> None:
+def test_crop_and_cycle_repeat() -> None:
     _, originals, _ = toy_corpus()
     store = FrameStore.combine(originals)
     n = store.n_frames
     long_row, short_row = int(np.argmax(n)), int(np.argmin(n))
-    index = store.frame_index(np.array([long_row, short_row]), 30)
+    crops = DeviceFrames(store, "cpu").crops(torch.tensor([[long_row, short_row]]), 30)[0]
     start = store.offsets[long_row] + (n[long_row] - 30) // 2
-    np.testing.assert_array_equal(index[0], np.arange(start, start + 30))
+    np.testing.assert_array_equal(crops[0].numpy(), store.frames[start : start + 30])
     cycle = store.offsets[short_row] + np.arange(30) % n[short_row]
-    np.testing.assert_array_equal(index[1], cycle)
+    np.testing.assert_array_equal(crops[1].numpy(), store.frames[cycle])
 
 
 @pytest.mark.parametrize("regime", ["ec_only", "menan"])
@@ -125,25 +112,24 @@ def test_tiny_training_learns_a_separable_task(regime: str) -> None:
     torch.set_num_threads(1)
     labels, originals, copies = toy_corpus()
     store = FrameStore.combine(originals, copies)
-    fold = make_folds(labels)[2]
-    out = train_fold(store, labels, fold, regime, config(epochs=15))
+    folds = make_folds(labels)
+    [[out]] = train_pack(store, labels, [session_run(folds, 1, 3, 0)], regime, config(epochs=15))
     assert out["results"]["test_wa"] > 0.7, out["results"]  # chance: 0.25
     test = out["predictions"][out["predictions"]["split"] == "test"]
-    assert set(test["speaker"]) == {fold["test"]} and len(test) == 8
+    assert set(test["speaker"]) == {folds[2]["test"]} and len(test) == 8
     assert len(out["curve"]) == 15 and out["embeddings"]["val"][1].shape == (8, 96)
 
 
-def test_same_seed_same_model() -> None:
+def test_same_seed_same_model_and_seeds_differ() -> None:
     torch.set_num_threads(1)
     labels, originals, copies = toy_corpus()
     store = FrameStore.combine(originals, copies)
-    fold = make_folds(labels)[0]
-    a = train_fold(store, labels, fold, "dat", config(epochs=2))
-    b = train_fold(store, labels, fold, "dat", config(epochs=2))
-    for key, tensor in a["state"].items():
-        torch.testing.assert_close(tensor, b["state"][key], rtol=0, atol=0)
-    assert a["curve"] == b["curve"]  # no wall-clock values in outputs
-    pd.testing.assert_frame_equal(a["predictions"], b["predictions"])
+    folds = make_folds(labels)
+    [[a]] = train_pack(store, labels, [session_run(folds, 0, 3, 0)], "dat", config(epochs=2))
+    [[b]] = train_pack(store, labels, [session_run(folds, 0, 3, 0)], "dat", config(epochs=2))
+    assert_same_outputs(a, b)  # no wall-clock values in outputs either
+    [[c]] = train_pack(store, labels, [session_run(folds, 0, 4, 0)], "dat", config(epochs=2))
+    assert not torch.equal(a["state"]["enc.gru.weight_hh_l0"], c["state"]["enc.gru.weight_hh_l0"])
 
 
 def test_one_run_serves_both_folds_of_a_session() -> None:
@@ -153,63 +139,39 @@ def test_one_run_serves_both_folds_of_a_session() -> None:
     folds = make_folds(labels)
     first, second = folds[4:6]
     assert first["session"] == second["session"] and first["test"] == second["val"]
-    shared = train_session(store, labels, [first, second], "menan", config(epochs=3))
-    for fold, out in zip((first, second), shared, strict=True):
-        alone = train_fold(store, labels, fold, "menan", config(epochs=3))
-        for key, tensor in alone["state"].items():
-            torch.testing.assert_close(tensor, out["state"][key], rtol=0, atol=0)
-        pd.testing.assert_frame_equal(alone["predictions"], out["predictions"])
-        assert alone["curve"] == out["curve"] and alone["results"] == out["results"]
+    [shared] = train_pack(store, labels, [session_run(folds, 2)], "menan", config(epochs=3))
+    for which, out in enumerate(shared):
+        [[alone]] = train_pack(
+            store, labels, [session_run(folds, 2, 3, which)], "menan", config(epochs=3)
+        )
+        assert_same_outputs(alone, out)
     # without a selection step, one fold's test speaker is the other's validation speaker
-    a, b = train_session(store, labels, [first, second], "dat", config(epochs=2, selection="last"))
+    cfg = config(epochs=2, selection="last")
+    [[a, b]] = train_pack(store, labels, [session_run(folds, 2)], "dat", cfg)
     assert a["results"]["test_ua"] == b["results"]["val_ua"]
     assert a["results"]["val_ua"] == b["results"]["test_ua"]
-    with pytest.raises(ValueError, match="do not share one session"):
-        train_session(store, labels, [folds[0], folds[2]], "menan", config(epochs=1))
 
 
-def _write_inputs(tmp: Path) -> tuple[Path, list[Path], Path]:
-    labels, originals, copies = toy_corpus(per_speaker=4)
-    labels["correct"] = labels["label"].map(lambda x: [x])
-    labels_path = tmp / "labels.parquet"
-    labels.to_parquet(labels_path)
-    paths = []
-    for name, table in (("f", originals), ("s", copies)):
-        path = tmp / f"{name}.parquet"
-        with feature_store.feature_writer(path, {}) as writer:
-            for i in range(len(table)):
-                writer.add(str(table.utt_ids[i]), float(table.speeds[i]), table.utterance(i))
-        paths.append(path)
-    folds_path = tmp / "folds.json"
-    folds_path.write_text(json.dumps(make_folds(labels)))
-    return labels_path, paths, folds_path
+@pytest.mark.parametrize("regime", ["ec_only", "multitask", "dat", "menan"])
+def test_packed_runs_equal_separate_runs(regime: str) -> None:
+    """Three runs of unequal size in one pack against each run alone.
 
-
-def test_resume_reuses_finished_folds_and_respects_fold_choice(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(training, "CACHE_ROOT", tmp_path / "cache")
-    labels_path, paths, folds_path = _write_inputs(tmp_path)
-    train = {
-        "seed": 1, "epochs": 1, "batch_size": 16, "lr": 1e-3, "lr_decay_power": 1.0,
-        "max_seconds": 0.3, "embedding": "pooled", "selection": "best_val_ua",
-        "menan_sc_steps": 1, "device": "cpu", "folds": [0, 3],
-    }  # fmt: skip
-    params = {"lambda": 0.5, "train": train}
-    out = tmp_path / "out"
-    summaries = run_regime("menan", params, labels_path, paths, folds_path, out, 1)
-    assert [s["fold"] for s in summaries] == [0, 3]
-    assert sorted(p.name for p in out.iterdir()) == ["fold00", "fold03"]
-    for name in ("model.pt", "predictions.parquet", "embeddings.npz", "curve.json", "fold.json"):
-        assert (out / "fold03" / name).is_file()
-    cached = sorted((tmp_path / "cache" / "menan").iterdir())
-    stamps = {p: (p / "model.pt").stat().st_mtime_ns for p in cached}
-    run_regime("menan", params, labels_path, paths, folds_path, out, 1)  # nothing to redo
-    assert {p: (p / "model.pt").stat().st_mtime_ns for p in cached} == stamps
-    params["lambda"] = 0.3  # a new setting trains anew, next to the old results
-    run_regime("menan", params, labels_path, paths, folds_path, out, 1)
-    assert len(list((tmp_path / "cache" / "menan").iterdir())) == 4
-    monkeypatch.setattr(training, "code_digest", lambda: "changed training code")
-    run_regime("menan", params, labels_path, paths, folds_path, out, 1)  # never stale results
-    assert len(list((tmp_path / "cache" / "menan").iterdir())) == 6
-    params["train"]["folds"] = [12]
-    with pytest.raises(Exception, match="no folds"):
-        run_regime("menan", params, labels_path, paths, folds_path, out, 1)
+    Tolerance 1e-5 on the weights: a packed run executes the same operations on the same
+    numbers, but a batched matmul over R runs may pick a different kernel (summation order)
+    than over one, and Adam divides by sqrt(v) + 1e-8, which lets a 1-ulp difference in a
+    tiny gradient grow over steps. Measured on the development machine: bit-identical.
+    """
+    torch.set_num_threads(1)
+    labels, originals, copies = toy_corpus()
+    labels = labels[~((labels["speaker"] == "Ses03F") & labels["utt_id"].str.endswith("7"))]
+    store = FrameStore.combine(originals, copies)
+    runs = plan_runs(make_folds(labels), (3, 4))[:3]
+    sizes = {len(labels[labels["speaker"].isin(r.folds[0]["train"])]) for r in runs}
+    assert len(sizes) == 2  # a shorter run waits, untouched, while the others step
+    cfg = config(epochs=3)
+    packed = train_pack(store, labels, runs, regime, cfg)
+    for run, per_fold in zip(runs, packed, strict=True):
+        [alone] = train_pack(store, labels, [run], regime, cfg)
+        for a, b in zip(alone, per_fold, strict=True):
+            assert_same_outputs(a, b, atol=1e-5)
+            assert a["results"]["selected_epoch"] == b["results"]["selected_epoch"]

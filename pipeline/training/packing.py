@@ -1,0 +1,222 @@
+"""Several independent runs of the Table 1 network computed as one network per step.
+
+Training is bound by per-operation overhead (batch 16, a GRU of 32 units), so R runs that
+share a stage are stacked and every operation is issued once for all of them:
+
+- parameters live in two flat buffers of shape (R, P), one row per run: ``main`` (ENC+EC)
+  and ``sc`` (SC), so that MEnAN can update SC in place while the encoder's graph is alive;
+- the two convolutions are grouped convolutions (groups=R);
+- the GRU is one fused GRU of R*32 units whose weights are block-diagonal: block r holds
+  run r's weights, and the off-diagonal blocks are constant zeros, so no run sees another;
+- the per-frame Linear and the heads are batched matrix products over the run dimension.
+
+Each run keeps its own weights, batches, optimizer state and learning-rate schedule; its
+result equals a separate run up to float rounding (summation order inside the kernels).
+A row of a buffer converts to and from an ``EmotionSpeakerNet`` state dict, so the
+checkpoints on disk are ordinary single-run models.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pipeline.model import EmotionSpeakerNet, reverse_gradient
+from pipeline.training.gru import packed_gru
+
+HIDDEN = 32
+GRU_WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each tensor of one run's state dict sits in a flat row: name -> (start, shape)."""
+
+    slots: dict[str, tuple[int, torch.Size]]
+    size: int
+
+    @classmethod
+    def of(cls, tensors: dict[str, torch.Tensor]) -> Layout:
+        slots, start = {}, 0
+        for name, tensor in tensors.items():
+            slots[name] = (start, tensor.shape)
+            start += tensor.numel()
+        return cls(slots, start)
+
+    def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([tensors[name].reshape(-1) for name in self.slots])
+
+    def unflatten(self, row: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {
+            n: row[s : s + math.prod(shape)].view(shape) for n, (s, shape) in self.slots.items()
+        }
+
+    def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-name views of an (R, P) buffer, each (R, *shape)."""
+        runs = flat.shape[0]
+        return {
+            n: flat[:, s : s + math.prod(shape)].view(runs, *shape)
+            for n, (s, shape) in self.slots.items()
+        }
+
+
+def _split_state(net: EmotionSpeakerNet) -> tuple[dict, dict]:
+    state = net.state_dict()
+    main = {k: v for k, v in state.items() if not k.startswith("sc.")}
+    sc = {k: v for k, v in state.items() if k.startswith("sc.")}
+    return main, sc
+
+
+class PackedNet(nn.Module):
+    """R networks of identical shape, one row of ``main``/``sc`` each."""
+
+    def __init__(self, nets: Sequence[EmotionSpeakerNet]) -> None:
+        super().__init__()
+        mains, scs = zip(*(_split_state(n) for n in nets), strict=True)
+        self.main_layout, self.sc_layout = Layout.of(mains[0]), Layout.of(scs[0])
+        self.projected = nets[0].enc.project is not None
+        self.n_speakers = nets[0].sc[-1].out_features
+        self.n_emotions = nets[0].ec[-1].out_features
+        self.main = nn.Parameter(torch.stack([self.main_layout.flatten(m) for m in mains]))
+        self.sc = nn.Parameter(torch.stack([self.sc_layout.flatten(s) for s in scs]))
+        self.runs = len(nets)
+        # constant selector of the diagonal blocks of the packed GRU weights
+        self.register_buffer("eye", torch.eye(self.runs), persistent=False)
+
+    def state_dict_of(
+        self, run: int, main: torch.Tensor | None = None, sc: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Run ``run``'s weights (or the given rows) as an ``EmotionSpeakerNet`` state dict."""
+        main = self.main[run] if main is None else main
+        sc = self.sc[run] if sc is None else sc
+        state = {
+            **self.main_layout.unflatten(main.detach()),
+            **self.sc_layout.unflatten(sc.detach()),
+        }
+        return {k: v.clone().cpu() for k, v in state.items()}
+
+    # -- forward ------------------------------------------------------------------------
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """ENC for every run: x (R, B, T, 43) -> v (R, B, dim), run r seeing only x[r]."""
+        w = self.main_layout.views(self.main)
+        runs, batch = x.shape[:2]
+        h = torch.stack([self._convs(x[r], w, r) for r in range(runs)])  # (R, B, T', 32)
+        if h.is_cuda:  # cuDNN runs the whole sequence of the block-diagonal GRU in one call
+            h = self._block_diagonal_gru(h.permute(1, 2, 0, 3).reshape(batch, -1, runs * HIDDEN), w)
+            h = h.reshape(batch, -1, runs, HIDDEN).permute(2, 0, 1, 3)
+        else:
+            h = packed_gru(h, *(w[f"enc.gru.{name}"] for name in GRU_WEIGHTS))
+        h = h.reshape(runs, -1, HIDDEN)
+        h = _prelu(
+            _linear(h, w["enc.frame_out.0.weight"], w["enc.frame_out.0.bias"]),
+            w["enc.frame_out.1.weight"],
+        )
+        h = h.view(runs, batch, -1, HIDDEN)
+        mean = h.mean(dim=2)
+        std = (h.var(dim=2, unbiased=False) + 1e-5).sqrt()
+        v = torch.cat([mean, std, h.amax(dim=2)], dim=2)
+        if self.projected:
+            v = _linear(v, w["enc.project.weight"], w["enc.project.bias"])
+        return v
+
+    @staticmethod
+    def _convs(x: torch.Tensor, w: dict[str, torch.Tensor], r: int) -> torch.Tensor:
+        """Run r's two convolutions, (B, T, 43) -> (B, T', 32).
+
+        One call per run: the first convolution is arithmetic-bound (about 0.3 GFLOP per
+        batch), and a grouped or im2col form of it measured slower on CPU than this loop.
+        """
+        h = x.transpose(1, 2)
+        for conv, act in (("enc.conv.0", "enc.conv.1"), ("enc.conv.2", "enc.conv.3")):
+            h = F.conv1d(h, w[f"{conv}.weight"][r], w[f"{conv}.bias"][r], stride=2)
+            h = F.prelu(h, w[f"{act}.weight"][r])
+        return h.transpose(1, 2)
+
+    def _block_diagonal_gru(self, h: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
+        """All runs as one fused GRU of R*32 units with block-diagonal weights (for cuDNN)."""
+        runs = self.runs
+        packed = []
+        for name in GRU_WEIGHTS:
+            t = w[f"enc.gru.{name}"].reshape(runs, 3, HIDDEN, -1)  # (R, gate, out, in | 1)
+            if name.startswith("weight"):
+                # block-diagonal per gate: [gate, run_out, out, run_in, in]
+                t = torch.einsum("rgoi,rs->grosi", t, self.eye).reshape(3 * runs * HIDDEN, -1)
+            else:
+                t = t.permute(1, 0, 2, 3).reshape(-1)
+            packed.append(t)
+        hx = h.new_zeros(1, h.shape[0], runs * HIDDEN)
+        out, _ = torch._VF.gru(h, hx, packed, True, 1, 0.0, self.training, False, True)
+        return out
+
+    def emotion_logits(self, v: torch.Tensor) -> torch.Tensor:
+        return _head(v, self.main_layout.views(self.main), "ec")
+
+    def speaker_logits(
+        self, v: torch.Tensor, frozen: bool = False, reverse: bool = False
+    ) -> torch.Tensor:
+        """SC on v; ``frozen``: SC's weights get no gradient; ``reverse``: gradient reversal."""
+        flat = self.sc.detach() if frozen else self.sc
+        return _head(reverse_gradient(v) if reverse else v, self.sc_layout.views(flat), "sc")
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Per-run Linear: x (R, N, in), weight (R, out, in), bias (R, out) -> (R, N, out)."""
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+def _prelu(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-run PReLU with one slope per run: weight (R, 1)."""
+    slope = weight.view(-1, *([1] * (x.dim() - 1)))
+    return torch.where(x > 0, x, slope * x)
+
+
+def _head(v: torch.Tensor, w: dict[str, torch.Tensor], name: str) -> torch.Tensor:
+    h = _prelu(_linear(v, w[f"{name}.0.weight"], w[f"{name}.0.bias"]), w[f"{name}.1.weight"])
+    h = _prelu(_linear(h, w[f"{name}.2.weight"], w[f"{name}.2.bias"]), w[f"{name}.3.weight"])
+    return _linear(h, w[f"{name}.4.weight"], w[f"{name}.4.bias"])
+
+
+class PackedAdam:
+    """Adam (torch's defaults) over an (R, P) buffer, each run with its own state and lr.
+
+    Elementwise like ``torch.optim.Adam``, so packing changes nothing but rounding. Only
+    the runs marked ``active`` move: a run whose epoch has ended while others go on keeps
+    its weights and moments untouched, exactly as if it were alone.
+    """
+
+    def __init__(
+        self, param: torch.Tensor, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
+        self.param, self.betas, self.eps = param, betas, eps
+        self.exp_avg = torch.zeros_like(param)
+        self.exp_avg_sq = torch.zeros_like(param)
+        self.steps = torch.zeros(param.shape[0], 1, dtype=param.dtype, device=param.device)
+
+    @torch.no_grad()
+    def step(self, lr: torch.Tensor, active: torch.Tensor) -> None:
+        """One update of the active runs; ``lr`` and ``active`` are (R, 1) device tensors."""
+        beta1, beta2 = self.betas
+        grad = self.param.grad
+        self.steps += active
+        new_avg = torch.lerp(self.exp_avg, grad, 1 - beta1)
+        new_sq = self.exp_avg_sq * beta2 + (1 - beta2) * grad * grad
+        self.exp_avg.copy_(torch.where(active, new_avg, self.exp_avg))
+        self.exp_avg_sq.copy_(torch.where(active, new_sq, self.exp_avg_sq))
+        steps = self.steps.clamp(min=1)
+        step_size = lr / (1 - beta1**steps)
+        denom = (self.exp_avg_sq.sqrt() / (1 - beta2**steps).sqrt()) + self.eps
+        self.param.sub_(torch.where(active, step_size * self.exp_avg / denom, 0.0))
+        self.param.grad = None
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "steps": self.steps}
+
+    def load(self, state: dict[str, torch.Tensor]) -> None:
+        for name, tensor in state.items():
+            getattr(self, name).copy_(tensor)
