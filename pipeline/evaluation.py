@@ -164,8 +164,8 @@ def evaluate_regime(
         scores, test, cross_table = evaluate_fold(fold_dir, cross, probe_splits, seed, device)
         log.info(
             "fold %d seed %d: UA val %.1f test %.1f, cross-corpus %.1f, speaker probe %s",
-            scores["fold"], scores["seed"], scores["ua_val"], scores["ua_test"], scores["cross_corpus"],
-            scores["probe_speaker"],
+            scores["fold"], scores["seed"], scores["ua_val"], scores["ua_test"],
+            scores["cross_corpus"], scores["probe_speaker"],
         )  # fmt: skip
         folds.append(scores)
         tests.append(test)

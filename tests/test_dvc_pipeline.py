@@ -27,7 +27,7 @@ LAMBDA_STAGES = {
     "train_multitask", "train_dat", "train_menan",
     "evaluate@multitask", "evaluate@dat", "evaluate@menan", "report",
 }  # fmt: skip
-TINY_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1]}
+TINY_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1], "seeds": [1234, 7]}
 SPEEDS = [0.8, 0.9, 1.1, 1.2]
 OUTPUTS = ("data/", "metrics/", "plots/", "reports/")  # what the pipeline writes, not copied
 
@@ -122,17 +122,23 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     assert len(folds) == 10
     for regime in ("ec_only", "multitask", "dat", "menan"):
         out = project / "data" / "train" / regime
-        assert sorted(p.name for p in out.iterdir()) == ["fold00", "fold01"]
-        fold = json.loads((out / "fold01" / "fold.json").read_text())
-        assert (fold["test"], fold["val"]) == (folds[1]["test"], folds[1]["val"])
+        runs = sorted(str(p.relative_to(out)) for p in out.glob("*/*"))
+        assert runs == ["fold00/seed1234", "fold00/seed7", "fold01/seed1234", "fold01/seed7"]
+        fold = json.loads((out / "fold01" / "seed7" / "fold.json").read_text())
+        assert (fold["test"], fold["val"], fold["seed"]) == (folds[1]["test"], folds[1]["val"], 7)
         assert (project / "plots" / "train" / f"{regime}.json").is_file()
+        # progress: one line per run and epoch (both seeds of session 1 trained as one pack)
+        for seed in (1234, 7):
+            assert f"{regime} Ses01/seed{seed} epoch 1/1:" in result.stderr
     assert "Data and pipelines are up to date" in dvc(project, "status").stdout
     assert "Running stage" not in dvc(project, "repro").stdout
     shown = json.loads(dvc(project, "metrics", "show", "--json").stdout)
     metrics = shown[""]["data"]
     assert "metrics/labels/mosei.json" in metrics
     menan = metrics["metrics/eval/menan.json"]["data"]
-    assert menan["folds"] == 2 and 0 <= menan["within"]["ua_test"] <= 100
+    assert menan["folds"] == 2 and menan["seeds"] == 2 and 0 <= menan["within"]["ua_test"] <= 100
+    scored = json.loads((project / "data" / "eval" / "menan" / "folds.json").read_text())
+    assert sorted((f["fold"], f["seed"]) for f in scored) == [(0, 7), (0, 1234), (1, 7), (1, 1234)]
     assert set(menan["cross_corpus"]) == {"mean", "min", "max"}
     report = (project / "reports" / "report.md").read_text()
     for heading in ("## Table 2", "## Table 3", "probe", "synthetic demo", "![t-SNE]"):

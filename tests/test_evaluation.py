@@ -18,7 +18,8 @@ from pipeline.figures import curves_figure, tsne_figure
 from pipeline.folds import make_folds
 from pipeline.probe import probe_accuracy
 from pipeline.report import confusion_table, render
-from pipeline.training import load_fold_model, train_fold, write_fold
+from pipeline.training.outputs import load_fold_model, write_outputs
+from pipeline.training.run import Run, train_pack
 from tests.test_training import config, toy_corpus
 
 
@@ -29,9 +30,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     labels, originals, copies = toy_corpus()
     fold = make_folds(labels)[2]
     cfg = config(epochs=15)
-    out = train_fold(FrameStore.combine(originals, copies), labels, fold, "ec_only", cfg)
+    store = FrameStore.combine(originals, copies)
+    [[out]] = train_pack(store, labels, [Run(fold["session"], 3, (fold,))], "ec_only", cfg)
     train_dir = tmp_path_factory.mktemp("train") / "ec_only"
-    write_fold(train_dir / "fold02", fold, "ec_only", cfg, out)
+    write_outputs(train_dir / "fold02" / "seed3", fold, 3, "ec_only", cfg, out)
     return {"dir": train_dir, "fold": fold, "labels": labels, "originals": originals, "out": out}
 
 
@@ -71,16 +73,20 @@ def test_cross_corpus_uses_the_folds_standardization_and_the_rated_classes(
 ) -> None:
     labels_path, features_path = write_cross_corpus(tmp_path, trained, lambda label: [label])
     cross = CrossCorpus.load(labels_path, features_path)
-    table = cross.score(trained["dir"] / "fold02" / "model.pt", "cpu")
+    table = cross.score(trained["dir"] / "fold02" / "seed3" / "model.pt", "cpu")
     # Same frames, same training statistics, same crop: exactly the fold's test accuracy.
     assert 100 * table["hit"].mean() == pytest.approx(100 * trained["out"]["results"]["test_wa"])
-    _, inputs = load_fold_model(trained["dir"] / "fold02" / "model.pt", cross.store, "cpu")
+    _, inputs = load_fold_model(
+        trained["dir"] / "fold02" / "seed3" / "model.pt", cross.store, "cpu"
+    )
     np.testing.assert_array_equal(inputs.mean, trained["out"]["mean"])
     assert not np.allclose(inputs.mean, cross.store.standardization(cross.rows)[0])
 
     every = write_cross_corpus(tmp_path, trained, lambda label: list(EMOTIONS))
     assert (
-        CrossCorpus.load(*every).score(trained["dir"] / "fold02" / "model.pt", "cpu")["hit"].all()
+        CrossCorpus.load(*every)
+        .score(trained["dir"] / "fold02" / "seed3" / "model.pt", "cpu")["hit"]
+        .all()
     )  # a segment rated positive for every class is always a hit
 
 
@@ -99,10 +105,11 @@ def test_evaluate_regime_scores_every_fold(trained: dict, tmp_path: Path) -> Non
     cross = CrossCorpus.load(*write_cross_corpus(tmp_path, trained, lambda label: [label]))
     folds, tests, crosses = evaluate_regime(trained["dir"], cross, 2, 0, "cpu")
     (scores,) = folds
-    assert scores["fold"] == 2 and scores["test_speaker"] == trained["fold"]["test"]
+    assert scores["fold"] == 2 and scores["seed"] == 3
+    assert scores["test_speaker"] == trained["fold"]["test"]
     assert scores["wa_test"] == pytest.approx(100 * trained["out"]["results"]["test_wa"])
     assert set(tests["speaker"]) == {trained["fold"]["test"]} and len(tests) == 8
-    assert (crosses["fold"] == 2).all() and len(crosses) == 8
+    assert (crosses["fold"] == 2).all() and (crosses["seed"] == 3).all() and len(crosses) == 8
     # two unseen speakers, 8 utterances each; the network learned emotion, so v shows it
     assert scores["probe_speaker_chance"] == pytest.approx(50.0)
     assert 0.0 <= scores["probe_speaker"] <= 100.0
@@ -133,12 +140,14 @@ def test_probe_drops_classes_too_small_to_hold_out() -> None:
 
 def test_summarize_means_spread_and_extremes() -> None:
     folds = [
-        {"wa_val": 50.0, "wa_test": 40.0, "wa_delta": -10.0, "ua_val": 60.0, "ua_test": 50.0,
-         "ua_delta": -10.0, "cross_corpus": 30.0, "probe_speaker": 90.0,
-         "probe_speaker_chance": 50.0, "probe_emotion": None, "probe_emotion_chance": None},
-        {"wa_val": 70.0, "wa_test": 60.0, "wa_delta": -10.0, "ua_val": 80.0, "ua_test": 60.0,
-         "ua_delta": -20.0, "cross_corpus": 40.0, "probe_speaker": 70.0,
-         "probe_speaker_chance": 50.0, "probe_emotion": 40.0, "probe_emotion_chance": 30.0},
+        {"fold": 0, "seed": 1, "wa_val": 50.0, "wa_test": 40.0, "wa_delta": -10.0,
+         "ua_val": 60.0, "ua_test": 50.0, "ua_delta": -10.0, "cross_corpus": 30.0,
+         "probe_speaker": 90.0, "probe_speaker_chance": 50.0, "probe_emotion": None,
+         "probe_emotion_chance": None},
+        {"fold": 1, "seed": 1, "wa_val": 70.0, "wa_test": 60.0, "wa_delta": -10.0,
+         "ua_val": 80.0, "ua_test": 60.0, "ua_delta": -20.0, "cross_corpus": 40.0,
+         "probe_speaker": 70.0, "probe_speaker_chance": 50.0, "probe_emotion": 40.0,
+         "probe_emotion_chance": 30.0},
     ]  # fmt: skip
     summary = summarize(folds)
     assert summary["within"]["wa_val"] == pytest.approx(60.0)
@@ -146,6 +155,12 @@ def test_summarize_means_spread_and_extremes() -> None:
     assert summary["cross_corpus"] == {"mean": 35.0, "min": 30.0, "max": 40.0}
     assert summary["probe"]["speaker"] == pytest.approx(80.0)
     assert summary["probe"]["emotion"] == pytest.approx(40.0)  # a skipped probe is left out
+    assert (summary["folds"], summary["seeds"]) == (2, 1)
+    # a second seed of fold 1: means over all runs, std over folds of the seed means
+    summary = summarize([*folds, {**folds[1], "seed": 2, "wa_val": 90.0}])
+    assert summary["within"]["wa_val"] == pytest.approx(70.0)
+    assert summary["within_std"]["wa_val"] == pytest.approx(np.std([50, 80], ddof=1))
+    assert (summary["folds"], summary["seeds"]) == (2, 2)
 
 
 def test_confusion_table_counts_and_recall() -> None:
@@ -159,6 +174,7 @@ def _summary(ua_test: float) -> dict:
     within = dict.fromkeys(("wa_val", "wa_test", "wa_delta", "ua_val", "ua_delta"), 1.0)
     return {
         "folds": 1,
+        "seeds": 1,
         "within": {**within, "ua_test": ua_test},
         "within_std": dict.fromkeys((*within, "ua_test"), 0.0),
         "cross_corpus": {"mean": 33.3, "min": 30.0, "max": 36.6},
@@ -168,8 +184,8 @@ def _summary(ua_test: float) -> dict:
 
 def test_report_keeps_our_numbers_apart_from_the_papers() -> None:
     regimes = ("ec_only", "multitask", "dat", "menan")
-    fold = {"fold": 0, "val_speaker": "Ses01M", "test_speaker": "Ses01F", "ua_test": 61.0,
-            "cross_corpus": 33.3}  # fmt: skip
+    fold = {"fold": 0, "seed": 1, "val_speaker": "Ses01M", "test_speaker": "Ses01F",
+            "ua_test": 61.0, "cross_corpus": 33.3}  # fmt: skip
     params = {
         "train_corpus": "iemocap", "cross_corpus": "mosei", "lambda": 0.3,
         "corpora": {"iemocap": {"root": "/corpora/IEMOCAP_full_release"},
@@ -210,6 +226,6 @@ def test_figures_are_png_and_byte_stable(trained: dict, tmp_path: Path) -> None:
         tsne_figure(panels, tmp_path / name, perplexity=30, seed=0, subtitle="fold 0")
     first = (tmp_path / "a.png").read_bytes()
     assert first.startswith(b"\x89PNG") and first == (tmp_path / "b.png").read_bytes()
-    curve = json.loads((trained["dir"] / "fold02" / "curve.json").read_text())
+    curve = json.loads((trained["dir"] / "fold02" / "seed3" / "curve.json").read_text())
     curves_figure({"EC only": curve}, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")

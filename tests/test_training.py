@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from pipeline import EMOTIONS, feature_store
 from pipeline.batches import FrameStore
+from pipeline.errors import ConfigError
 from pipeline.feature_store import Features
 from pipeline.folds import make_folds
 from pipeline.training import driver
@@ -175,3 +177,122 @@ def test_packed_runs_equal_separate_runs(regime: str) -> None:
         for a, b in zip(alone, per_fold, strict=True):
             assert_same_outputs(a, b, atol=1e-5)
             assert a["results"]["selected_epoch"] == b["results"]["selected_epoch"]
+
+
+def test_interrupted_pack_resumes_from_its_last_epoch(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    labels, originals, copies = toy_corpus()
+    store = FrameStore.combine(originals, copies)
+    runs = plan_runs(make_folds(labels), (3,))[:2]
+    cfg = config(epochs=4)
+    uninterrupted = train_pack(store, labels, runs, "menan", cfg)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_epoch_3(line: str, done: int) -> None:
+        if "epoch 3/4" in line:
+            raise Stop
+
+    state = tmp_path / "pack.state.pt"
+    with pytest.raises(Stop):
+        train_pack(store, labels, runs, "menan", cfg, state, stop_at_epoch_3)
+    seen: list[str] = []
+    resumed = train_pack(
+        store, labels, runs, "menan", cfg, state, lambda line, _: seen.append(line)
+    )
+    assert seen[0].endswith("resuming after epoch 2")
+    assert [line.split(": ")[0].split()[-1] for line in seen[1:]] == ["3/4", "3/4", "4/4", "4/4"]
+    for a_run, b_run in zip(uninterrupted, resumed, strict=True):
+        for a, b in zip(a_run, b_run, strict=True):
+            assert_same_outputs(a, b)
+
+
+def _write_inputs(tmp: Path, per_speaker: int = 4) -> tuple[Path, list[Path], Path]:
+    labels, originals, copies = toy_corpus(per_speaker=per_speaker)
+    labels["correct"] = labels["label"].map(lambda x: [x])
+    labels_path = tmp / "labels.parquet"
+    labels.to_parquet(labels_path)
+    paths = []
+    for name, table in (("f", originals), ("s", copies)):
+        path = tmp / f"{name}.parquet"
+        with feature_store.feature_writer(path, {}) as writer:
+            for i in range(len(table)):
+                writer.add(str(table.utt_ids[i]), float(table.speeds[i]), table.utterance(i))
+        paths.append(path)
+    folds_path = tmp / "folds.json"
+    folds_path.write_text(json.dumps(make_folds(labels)))
+    return labels_path, paths, folds_path
+
+
+TRAIN = {
+    "seeds": [1], "epochs": 1, "batch_size": 16, "lr": 1e-3, "lr_decay_power": 1.0,
+    "max_seconds": 0.3, "embedding": "pooled", "selection": "best_val_ua",
+    "menan_sc_steps": 1, "pack": 2, "device": "cpu", "folds": [0, 3],
+}  # fmt: skip
+
+
+def test_stage_driver_caches_packs_and_writes_per_fold_and_seed(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(driver, "CACHE_ROOT", tmp_path / "cache")
+    labels_path, paths, folds_path = _write_inputs(tmp_path)
+    params = {"lambda": 0.5, "train": {**TRAIN, "seeds": [1, 5]}}
+    out = tmp_path / "out"
+    summaries = run_regime("menan", params, labels_path, paths, folds_path, out, 1)
+    assert [(s["fold"], s["seed"]) for s in summaries] == [(0, 1), (0, 5), (3, 1), (3, 5)]
+    assert sorted(str(p.relative_to(out)) for p in out.glob("*/*")) == [
+        "fold00/seed1", "fold00/seed5", "fold03/seed1", "fold03/seed5",
+    ]  # fmt: skip
+    for name in ("model.pt", "predictions.parquet", "embeddings.npz", "curve.json", "fold.json"):
+        assert (out / "fold03" / "seed5" / name).is_file()
+    cache = tmp_path / "cache" / "menan"
+    # 4 runs (2 sessions x 2 seeds) in packs of 2; finished packs keep no training state
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == 2
+    assert not list(cache.glob("*.state.pt"))
+    assert len(list((tmp_path / "cache").glob("frames-*.npy"))) == 1  # shared memory map
+    stamps = {p: p.stat().st_mtime_ns for p in cache.rglob("model.pt")}
+    run_regime("menan", params, labels_path, paths, folds_path, out, 1)  # nothing to redo
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("model.pt")} == stamps
+    params["lambda"] = 0.3  # a new setting trains anew, next to the old results
+    run_regime("menan", params, labels_path, paths, folds_path, out, 1)
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == 4
+    monkeypatch.setattr(driver, "code_digest", lambda: "changed training code")
+    run_regime("menan", params, labels_path, paths, folds_path, out, 1)  # never stale results
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == 6
+
+
+def test_worker_processes_give_the_same_outputs(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(driver, "CACHE_ROOT", tmp_path / "cache")
+    labels_path, paths, folds_path = _write_inputs(tmp_path)
+    params = {"lambda": 0.5, "train": {**TRAIN, "pack": 1, "epochs": 2}}
+    local = run_regime("dat", params, labels_path, paths, folds_path, tmp_path / "a", 1)
+    shutil.rmtree(tmp_path / "cache")
+    pooled = run_regime("dat", params, labels_path, paths, folds_path, tmp_path / "b", 2)
+    assert local == pooled
+    for fold_dir in (tmp_path / "a").glob("*/*"):
+        twin = tmp_path / "b" / fold_dir.relative_to(tmp_path / "a")
+        for name in ("predictions.parquet", "curve.json"):
+            assert (fold_dir / name).read_bytes() == (twin / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("seeds", [], "train.seeds"),
+        ("seeds", [1, 1], "train.seeds"),
+        ("seeds", 7, "train.seeds"),
+        ("epochs", 0, "train.epochs"),
+        ("batch_size", 0, "train.batch_size"),
+        ("batch_size", -4, "train.batch_size"),
+        ("pack", 0, "train.pack"),
+        ("epochs", "abc", "train.epochs"),
+        ("lr", "abc", "train.lr"),
+        ("folds", [12], "train.folds"),
+    ],
+)
+def test_bad_training_settings_name_their_key(tmp_path: Path, key, value, message) -> None:
+    labels_path, paths, folds_path = _write_inputs(tmp_path)
+    params = {"lambda": 0.5, "train": {**TRAIN, key: value}}
+    with pytest.raises(ConfigError, match=message):
+        run_regime("menan", params, labels_path, paths, folds_path, tmp_path / "out", 1)

@@ -37,6 +37,7 @@ class Inputs:
         self, frames: DeviceFrames, mean: np.ndarray, std: np.ndarray, max_frames: int
     ) -> None:
         self.frames, self.max_frames = frames, max_frames
+        self.mean, self.std = mean, std
         self.standardize = Standardizer([mean], [std], frames.device)
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:

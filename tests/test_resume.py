@@ -1,0 +1,74 @@
+"""Kill -9 in the middle of a training stage, run it again: it finishes the remaining epochs
+only, and its outputs equal those of a run that was never interrupted, bit for bit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.test_training import TRAIN, _write_inputs
+
+REPO = Path(__file__).resolve().parents[1]
+EPOCHS = 8
+
+
+def _stage(root: Path) -> subprocess.Popen:
+    args = ["menan", "labels.parquet", "f.parquet", "s.parquet", "folds.json", "out", "plot.json"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "stages.train_regime", *args],
+        cwd=root, env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _project(root: Path) -> Path:
+    root.mkdir()
+    _write_inputs(root, per_speaker=8)
+    train = {**TRAIN, "epochs": EPOCHS, "max_seconds": 1.0, "folds": [0, 1, 2], "pack": 2}
+    params = {"n_jobs": 1, "lambda": 0.5, "train": train}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    whole = _project(tmp_path / "whole")
+    assert _stage(whole).wait() == 0
+
+    killed = _project(tmp_path / "killed")
+    stage = _stage(killed)
+    for line in stage.stderr:
+        if f"epoch 4/{EPOCHS}" in line:  # epochs 1-3 are saved by now, the run goes on
+            os.kill(stage.pid, signal.SIGKILL)
+            break
+    assert stage.wait() == -signal.SIGKILL
+    assert list((killed / "data/.fold_cache/menan").glob("*.state.pt"))
+    assert not (killed / "out").exists()
+
+    rerun = _stage(killed)
+    log = rerun.stderr.read()
+    assert rerun.wait() == 0, log
+    resumed = [line for line in log.splitlines() if "resuming after epoch" in line]
+    assert len(resumed) == 1 and 3 <= int(resumed[0].rsplit(" ", 1)[1]) < EPOCHS
+    first_epoch = int(resumed[0].rsplit(" ", 1)[1]) + 1
+    trained = [line for line in log.splitlines() if f"/{EPOCHS}:" in line]
+    assert all(int(line.split(" epoch ")[1].split("/")[0]) >= first_epoch for line in trained)
+    assert not list((killed / "data/.fold_cache/menan").glob("*.state.pt"))  # cleaned up
+
+    runs = sorted(p.relative_to(whole / "out") for p in (whole / "out").glob("fold*/seed*"))
+    assert len(runs) == 3
+    for run in runs:
+        a, b = whole / "out" / run, killed / "out" / run
+        for name in ("predictions.parquet", "embeddings.npz", "curve.json", "fold.json"):
+            assert (a / name).read_bytes() == (b / name).read_bytes(), (run, name)
+        model_a, model_b = (torch.load(p / "model.pt", weights_only=True) for p in (a, b))
+        for key, tensor in model_a["state_dict"].items():
+            assert torch.equal(tensor, model_b["state_dict"][key])
+    assert (whole / "plot.json").read_bytes() == (killed / "plot.json").read_bytes()
