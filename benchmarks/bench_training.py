@@ -1,13 +1,19 @@
-"""Benchmark: training throughput per regime at batch 16 x 1400 frames (14 s).
+"""Benchmark: training throughput per regime, the previous engine and the packed one side by side.
 
-    python benchmarks/bench_training.py [--steps 20] [--device cpu|cuda|auto]
+    python benchmarks/bench_training.py [--steps 10] [--threads 1] [--packs 1,3,5,10]
+                                        [--device cpu|cuda|auto]
 
-For each regime prints ms per step and examples per second of the whole training step as
-the stage runs it (batch gather + standardization + host-to-device copy + forward,
-backward and update), and which share of that time is the model's own
-forward/backward/update (goal on CPU: at least 90 %). Then the inference rate of
-``training.predict``, which is what the evaluation stages spend scoring the cross-corpus
-set with every fold model.
+Batch 16 x 1,400 frames (14 s), IEMOCAP-like lengths. Each step is what the stage runs:
+batch gather + standardization, forward, backward, update and the logged values.
+
+- ``previous``: the engine before packing, one run per process: ``EmotionSpeakerNet``
+  (PyTorch's GRU), ``torch.optim.Adam`` + ``PolynomialLR``, a ``.item()`` per logged value
+  (a copy of its step is kept below as the reference).
+- ``packed R``: R independent runs as one network (``pipeline.training``), each with its
+  own batch; examples/s counts the examples of all R runs.
+
+Per core (``--threads 1``, the default) so that the figures do not depend on how many
+cores a machine has. Then the inference rate of ``predict``, what evaluation runs.
 """
 
 from __future__ import annotations
@@ -17,15 +23,19 @@ import time
 
 import numpy as np
 import torch
+from torch.nn.functional import cross_entropy
 
 from pipeline import EMOTIONS
 from pipeline.batches import FrameStore
 from pipeline.feature_store import Features
-from pipeline.model import EmotionSpeakerNet
-from pipeline.regimes import REGIMES, Trainer
-from pipeline.training import Inputs, TrainConfig, predict, resolve_device
+from pipeline.model import EmotionSpeakerNet, entropy, reverse_gradient
+from pipeline.regimes import REGIMES, Batch, PackedTrainer
+from pipeline.training.config import resolve_device
+from pipeline.training.inputs import DeviceFrames, Standardizer
+from pipeline.training.outputs import Inputs, predict
+from pipeline.training.packing import PackedNet
 
-BATCH, SECONDS = 16, 14.0
+BATCH, FRAMES, SPEAKERS = 16, 1400, 8
 
 
 def synthetic_store(utterances: int = 2_000, seed: int = 0) -> FrameStore:
@@ -47,17 +57,111 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def fitted_inputs(store: FrameStore, device: str) -> Inputs:
-    config = TrainConfig(seed=0, epochs=1, batch_size=BATCH, lr=1e-3, lr_decay_power=1.0,
-                         max_seconds=SECONDS, embedding="pooled", selection="last",
-                         menan_sc_steps=1, device=device, lam=0.5)  # fmt: skip
-    return Inputs.fitted(store, np.arange(len(store.utt_ids)), config)
+class PreviousEngine:
+    """The per-run step of the engine before packing (one network, torch Adam, .item())."""
+
+    def __init__(self, regime: str, device: str, lam: float = 0.5) -> None:
+        self.regime, self.lam = regime, lam
+        self.net = net = EmotionSpeakerNet(len(EMOTIONS), SPEAKERS).to(device)
+        main = [*net.enc.parameters(), *net.ec.parameters()]
+        groups = {"ec_only": [main], "menan": [main, list(net.sc.parameters())]}
+        self.opts = [torch.optim.Adam(g, lr=1e-3) for g in groups.get(regime, [net.parameters()])]
+        self.schedulers = [torch.optim.lr_scheduler.PolynomialLR(o, 10**6) for o in self.opts]
+
+    def _update(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def step(self, x: torch.Tensor, emotion: torch.Tensor, speaker: torch.Tensor) -> dict:
+        net, lam = self.net, self.lam
+        v = net.enc(x)
+        if self.regime == "ec_only":
+            loss = cross_entropy(net.ec(v), emotion)
+            self._update(self.opts[0], loss)
+            logs = {"loss": loss.item()}
+        elif self.regime in ("multitask", "dat"):
+            spk = net.sc(reverse_gradient(v) if self.regime == "dat" else v)
+            ce_spk = cross_entropy(spk, speaker)
+            loss = lam * cross_entropy(net.ec(v), emotion) + (1 - lam) * ce_spk
+            self._update(self.opts[0], loss)
+            logs = {"loss": loss.item(), "ce_spk": ce_spk.item(),
+                    "sc_acc": (spk.argmax(1) == speaker).float().mean().item()}  # fmt: skip
+        else:
+            ce_spk = cross_entropy(net.sc(v.detach()), speaker)
+            self._update(self.opts[1], ce_spk)
+            for p in net.sc.parameters():
+                p.requires_grad_(False)
+            spk = net.sc(v)
+            loss = lam * cross_entropy(net.ec(v), emotion) - (1 - lam) * entropy(spk)
+            self._update(self.opts[0], loss)
+            for p in net.sc.parameters():
+                p.requires_grad_(True)
+            logs = {"loss": loss.item(), "ce_spk": ce_spk.item(),
+                    "sc_acc": (spk.argmax(1) == speaker).float().mean().item()}  # fmt: skip
+        for scheduler in self.schedulers:
+            scheduler.step()
+        return logs
+
+
+def _timed(step, device: str, steps: int) -> float:
+    for _ in range(2):  # warm-up
+        step()
+    sync(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return (time.perf_counter() - started) / steps
+
+
+def bench_previous(regime: str, store: FrameStore, device: str, steps: int) -> float:
+    """Seconds per step of the previous engine (batch gather included)."""
+    rng = np.random.default_rng(1)
+    frames = DeviceFrames(store, device)
+    mean, std = store.standardization(np.arange(len(store.utt_ids)))
+    inputs = Inputs(frames, mean, std, FRAMES)
+    engine = PreviousEngine(regime, device)
+
+    def step() -> None:
+        x = inputs(rng.choice(len(store.utt_ids), BATCH, replace=False))
+        engine.step(x, torch.randint(0, 4, (BATCH,), device=device),
+                    torch.randint(0, SPEAKERS, (BATCH,), device=device))  # fmt: skip
+
+    return _timed(step, device, steps)
+
+
+def bench_packed(regime: str, store: FrameStore, device: str, steps: int, runs: int) -> float:
+    """Seconds per step of ``runs`` packed runs (batch gather included)."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    frames = DeviceFrames(store, device)
+    mean, std = store.standardization(np.arange(len(store.utt_ids)))
+    norm = Standardizer([mean] * runs, [std] * runs, device)
+    net = PackedNet([EmotionSpeakerNet(len(EMOTIONS), SPEAKERS) for _ in range(runs)]).to(device)
+    trainer = PackedTrainer(regime, net, 0.5)
+    lr = torch.full((runs, 1), 1e-3, device=device)
+    rows = torch.from_numpy(rng.integers(0, len(store.utt_ids), (steps + 2, runs, BATCH)))
+    rows = rows.to(device)
+    weight = torch.ones(runs, BATCH, device=device)
+    active = torch.ones(runs, 1, dtype=torch.bool, device=device)
+    counter = iter(range(steps + 2))
+
+    def step() -> None:
+        i = next(counter)
+        emotion = torch.randint(0, 4, (runs, BATCH), device=device)
+        speaker = torch.randint(0, SPEAKERS, (runs, BATCH), device=device)
+        batch = Batch(norm(frames.crops(rows[i], FRAMES)), emotion, speaker, weight, active)
+        trainer.step(batch, lr)
+
+    return _timed(step, device, steps)
 
 
 def bench_inference(store: FrameStore, device: str, examples: int = 512) -> float:
     """Examples per second of ``predict`` (embeddings and emotion probabilities)."""
-    inputs = fitted_inputs(store, device)
-    net = EmotionSpeakerNet(len(EMOTIONS), 8).to(device)
+    mean, std = store.standardization(np.arange(len(store.utt_ids)))
+    inputs = Inputs(DeviceFrames(store, device), mean, std, FRAMES)
+    net = EmotionSpeakerNet(len(EMOTIONS), SPEAKERS).to(device)
     rows = np.arange(examples)
     predict(net, inputs, rows[:64])  # warm-up
     sync(device)
@@ -67,45 +171,34 @@ def bench_inference(store: FrameStore, device: str, examples: int = 512) -> floa
     return examples / (time.perf_counter() - started)
 
 
-def bench(regime: str, store: FrameStore, device: str, steps: int) -> tuple[float, float]:
-    rng = np.random.default_rng(1)
-    rows = np.arange(len(store.utt_ids))
-    inputs = fitted_inputs(store, device)
-    net = EmotionSpeakerNet(len(EMOTIONS), 8).to(device)
-    trainer = Trainer(regime, net, 0.5, 1e-3)
-    emotion = torch.randint(0, 4, (len(rows),), device=device)
-    speaker = torch.randint(0, 8, (len(rows),), device=device)
-    model_s = total_s = 0.0
-    for step in range(steps + 3):
-        take = rng.choice(rows, BATCH, replace=False)
-        sync(device)
-        t0 = time.perf_counter()
-        x = inputs(take)
-        index = torch.from_numpy(take).to(device)
-        sync(device)
-        t1 = time.perf_counter()
-        trainer.step(x, emotion[index], speaker[index])
-        sync(device)
-        t2 = time.perf_counter()
-        if step >= 3:  # warm-up excluded
-            model_s += t2 - t1
-            total_s += t2 - t0
-    return total_s / steps, model_s / total_s
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--packs", default="1,3,5,10")
+    parser.add_argument("--regimes", default=",".join(REGIMES))
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    torch.set_num_threads(args.threads)
     store = synthetic_store()
-    print(f"device {device}, torch threads {torch.get_num_threads()}, "
-          f"batch {BATCH} x {round(SECONDS * 100)} frames x 43")  # fmt: skip
-    for regime in REGIMES:
-        step_s, share = bench(regime, store, device, args.steps)
-        print(f"  {regime:<10s} {step_s * 1e3:8.1f} ms/step  {BATCH / step_s:8.1f} examples/s  "
-              f"{share * 100:5.1f} % inside forward/backward/update")  # fmt: skip
+    packs = [int(p) for p in args.packs.split(",")]
+    print(
+        f"device {device}, torch threads {torch.get_num_threads()}, batch {BATCH} x {FRAMES} "
+        "frames x 43; examples/s counts every run of a pack"
+    )
+    header = ("regime", "engine", "ms/step", "examples/s", "vs previous")
+    print("  {:<10s} {:<10s} {:>9s} {:>11s} {:>12s}".format(*header))
+    for regime in args.regimes.split(","):
+        base = BATCH / bench_previous(regime, store, device, args.steps)
+        print(
+            f"  {regime:<10s} {'previous':<10s} {1e3 * BATCH / base:9.1f} {base:11.1f} {1:11.2f}x"
+        )
+        for runs in packs:
+            step_s = bench_packed(regime, store, device, args.steps, runs)
+            rate = runs * BATCH / step_s
+            print(f"  {regime:<10s} {f'packed {runs}':<10s} {1e3 * step_s:9.1f} {rate:11.1f} "
+                  f"{rate / base:11.2f}x", flush=True)  # fmt: skip
     print(f"  inference  {bench_inference(store, device):8.1f} examples/s (predict, batch 64)")
 
 

@@ -213,7 +213,7 @@ def run_regime(
 
 
 def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None:
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # honours taskset and CPU affinity
     workers = min(len(todo), cores if n_jobs < 0 else max(1, n_jobs))
     threads = max(1, cores // workers) if config.device == "cpu" else 1
     total = sum(len(p) for p, _ in todo) * config.epochs
