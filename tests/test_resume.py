@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,11 @@ def _stage(root: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _project(root: Path) -> Path:
+def _project(root: Path, n_jobs: int = 1, pack: int = 2) -> Path:
     root.mkdir()
     _write_inputs(root, per_speaker=8)
-    train = {**TRAIN, "epochs": EPOCHS, "max_seconds": 1.0, "folds": [0, 1, 2], "pack": 2}
-    params = {"n_jobs": 1, "lambda": 0.5, "train": train}
+    train = {**TRAIN, "epochs": EPOCHS, "max_seconds": 1.0, "folds": [0, 1, 2], "pack": pack}
+    params = {"n_jobs": n_jobs, "lambda": 0.5, "train": train}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return root
 
@@ -72,3 +73,36 @@ def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) 
         for key, tensor in model_a["state_dict"].items():
             assert torch.equal(tensor, model_b["state_dict"][key])
     assert (whole / "plot.json").read_bytes() == (killed / "plot.json").read_bytes()
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from any of its threads)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_workers_die_with_a_killed_stage(tmp_path: Path) -> None:
+    """With two worker processes, a SIGKILL of the stage leaves no worker training on."""
+    root = _project(tmp_path / "pooled", n_jobs=2, pack=1)  # 2 packs, 2 workers
+    stage = _stage(root)
+    for line in stage.stderr:
+        if f"epoch 2/{EPOCHS}" in line:  # the workers are training
+            break
+    workers = _children(stage.pid)
+    assert workers
+    os.kill(stage.pid, signal.SIGKILL)
+    stage.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in workers):
+        time.sleep(0.1)
+    alive = [p for p in workers if Path(f"/proc/{p}/stat").exists()
+             and Path(f"/proc/{p}/stat").read_text().split()[2] != "Z"]  # fmt: skip
+    assert not alive

@@ -14,6 +14,7 @@ run-cache still works for the stage itself.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ import multiprocessing
 import os
 import queue
 import shutil
+import signal
 import sys
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -58,6 +60,7 @@ from pipeline.training.run import Run, train_pack
 log = logging.getLogger(__name__)
 
 CACHE_ROOT = Path("data/.fold_cache")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def plan_runs(folds: list[dict[str, Any]], seeds: tuple[int, ...]) -> list[Run]:
@@ -154,9 +157,16 @@ _QUEUE: Any = None
 
 
 def _init_worker(events: Any) -> None:
+    """Worker set-up: the progress queue, and death with the stage.
+
+    A worker must never outlive a killed stage: it would go on training and writing the same
+    pack state as the re-run. ``PR_SET_PDEATHSIG`` has the kernel kill it with its parent.
+    """
     global _QUEUE
     _QUEUE = events
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _queue_report(line: str, done: int) -> None:
