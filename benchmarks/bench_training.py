@@ -1,7 +1,7 @@
 """Benchmark: training throughput per regime, the previous engine and the packed one side by side.
 
-    python benchmarks/bench_training.py [--steps 10] [--threads 1] [--packs 1,3,5,10]
-                                        [--device cpu|cuda|auto]
+    python benchmarks/bench_training.py [--steps 5] [--rounds 5] [--threads 1]
+                                        [--packs 1,3,5,10] [--device cpu|cuda|auto]
 
 Batch 16 x 1,400 frames (14 s), IEMOCAP-like lengths. Each step is what the stage runs:
 batch gather + standardization, forward, backward, update and the logged values.
@@ -13,13 +13,16 @@ batch gather + standardization, forward, backward, update and the logged values.
   own batch; examples/s counts the examples of all R runs.
 
 Per core (``--threads 1``, the default) so that the figures do not depend on how many
-cores a machine has. Then the inference rate of ``predict``, what evaluation runs.
+cores a machine has. The engines take turns within each round and the median round counts,
+so that a slow phase of the machine (seen: +-10 % between runs) hits all of them alike.
+Then the inference rate of ``predict``, what evaluation runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -104,35 +107,33 @@ class PreviousEngine:
         return logs
 
 
-def _timed(step, device: str, steps: int) -> float:
-    for _ in range(2):  # warm-up
-        step()
-    sync(device)
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return (time.perf_counter() - started) / steps
+def previous_batch(store: FrameStore, rows: np.ndarray, mean: torch.Tensor, scale: torch.Tensor,
+                   device: str) -> torch.Tensor:  # fmt: skip
+    """The previous engine's batch: a numpy gather, a host-to-device copy, standardization."""
+    n = store.n_frames[rows]
+    start = np.where(n > FRAMES, (n - FRAMES) // 2, 0)
+    index = store.offsets[rows][:, None] + (start[:, None] + np.arange(FRAMES)) % n[:, None]
+    return (torch.from_numpy(store.frames[index]).to(device) - mean) * scale
 
 
-def bench_previous(regime: str, store: FrameStore, device: str, steps: int) -> float:
-    """Seconds per step of the previous engine (batch gather included)."""
+def previous_step(regime: str, store: FrameStore, device: str) -> Callable[[], None]:
+    """One step of the previous engine (its batch gather included)."""
     rng = np.random.default_rng(1)
-    frames = DeviceFrames(store, device)
     mean, std = store.standardization(np.arange(len(store.utt_ids)))
-    inputs = Inputs(frames, mean, std, FRAMES)
+    mean_t, scale_t = torch.from_numpy(mean).to(device), torch.from_numpy(1 / std).to(device)
     engine = PreviousEngine(regime, device)
 
     def step() -> None:
-        x = inputs(rng.choice(len(store.utt_ids), BATCH, replace=False))
+        rows = rng.choice(len(store.utt_ids), BATCH, replace=False)
+        x = previous_batch(store, rows, mean_t, scale_t, device)
         engine.step(x, torch.randint(0, 4, (BATCH,), device=device),
                     torch.randint(0, SPEAKERS, (BATCH,), device=device))  # fmt: skip
 
-    return _timed(step, device, steps)
+    return step
 
 
-def bench_packed(regime: str, store: FrameStore, device: str, steps: int, runs: int) -> float:
-    """Seconds per step of ``runs`` packed runs (batch gather included)."""
+def packed_step(regime: str, store: FrameStore, device: str, runs: int) -> Callable[[], None]:
+    """One step of ``runs`` packed runs (batch gather included)."""
     torch.manual_seed(0)
     rng = np.random.default_rng(1)
     frames = DeviceFrames(store, device)
@@ -141,20 +142,36 @@ def bench_packed(regime: str, store: FrameStore, device: str, steps: int, runs: 
     net = PackedNet([EmotionSpeakerNet(len(EMOTIONS), SPEAKERS) for _ in range(runs)]).to(device)
     trainer = PackedTrainer(regime, net, 0.5)
     lr = torch.full((runs, 1), 1e-3, device=device)
-    rows = torch.from_numpy(rng.integers(0, len(store.utt_ids), (steps + 2, runs, BATCH)))
-    rows = rows.to(device)
     weight = torch.ones(runs, BATCH, device=device)
     active = torch.ones(runs, 1, dtype=torch.bool, device=device)
-    counter = iter(range(steps + 2))
 
     def step() -> None:
-        i = next(counter)
+        rows = torch.from_numpy(rng.integers(0, len(store.utt_ids), (runs, BATCH))).to(device)
         emotion = torch.randint(0, 4, (runs, BATCH), device=device)
         speaker = torch.randint(0, SPEAKERS, (runs, BATCH), device=device)
-        batch = Batch(norm(frames.crops(rows[i], FRAMES)), emotion, speaker, weight, active)
+        batch = Batch(norm(frames.crops(rows, FRAMES)), emotion, speaker, weight, active)
         trainer.step(batch, lr)
 
-    return _timed(step, device, steps)
+    return step
+
+
+def seconds_per_step(steps: dict[str, Callable[[], None]], device: str, n: int,
+                     rounds: int) -> dict[str, float]:  # fmt: skip
+    """Median over ``rounds`` of each engine's mean step time, the engines interleaved in
+    every round so that a slow phase of the machine hits them all alike."""
+    for step in steps.values():
+        for _ in range(2):  # warm-up
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            sync(device)
+            started = time.perf_counter()
+            for _ in range(n):
+                step()
+            sync(device)
+            times[name].append((time.perf_counter() - started) / n)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def bench_inference(store: FrameStore, device: str, examples: int = 512) -> float:
@@ -173,7 +190,8 @@ def bench_inference(store: FrameStore, device: str, examples: int = 512) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=5, help="steps per engine and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--packs", default="1,3,5,10")
     parser.add_argument("--regimes", default=",".join(REGIMES))
@@ -185,19 +203,20 @@ def main() -> None:
     packs = [int(p) for p in args.packs.split(",")]
     print(
         f"device {device}, torch threads {torch.get_num_threads()}, batch {BATCH} x {FRAMES} "
-        "frames x 43; examples/s counts every run of a pack"
+        f"frames x 43; median of {args.rounds} interleaved rounds of {args.steps} steps; "
+        "examples/s counts every run of a pack"
     )
     header = ("regime", "engine", "ms/step", "examples/s", "vs previous")
     print("  {:<10s} {:<10s} {:>9s} {:>11s} {:>12s}".format(*header))
     for regime in args.regimes.split(","):
-        base = BATCH / bench_previous(regime, store, device, args.steps)
-        print(
-            f"  {regime:<10s} {'previous':<10s} {1e3 * BATCH / base:9.1f} {base:11.1f} {1:11.2f}x"
-        )
-        for runs in packs:
-            step_s = bench_packed(regime, store, device, args.steps, runs)
+        steps = {"previous": previous_step(regime, store, device)}
+        steps |= {f"packed {r}": packed_step(regime, store, device, r) for r in packs}
+        timed = seconds_per_step(steps, device, args.steps, args.rounds)
+        base = BATCH / timed["previous"]
+        for name, step_s in timed.items():
+            runs = 1 if name == "previous" else int(name.split()[1])
             rate = runs * BATCH / step_s
-            print(f"  {regime:<10s} {f'packed {runs}':<10s} {1e3 * step_s:9.1f} {rate:11.1f} "
+            print(f"  {regime:<10s} {name:<10s} {1e3 * step_s:9.1f} {rate:11.1f} "
                   f"{rate / base:11.2f}x", flush=True)  # fmt: skip
     print(f"  inference  {bench_inference(store, device):8.1f} examples/s (predict, batch 64)")
 

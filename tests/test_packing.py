@@ -142,5 +142,7 @@ def test_padding_does_not_change_a_runs_update() -> None:
     for packed_opt, alone_opt in ((packed_trainer.main_opt, alone_trainer.main_opt),
                                   (packed_trainer.sc_opt, alone_trainer.sc_opt)):  # fmt: skip
         torch.testing.assert_close(packed_opt.exp_avg[1], alone_opt.exp_avg[0], rtol=0, atol=1e-7)
-    torch.testing.assert_close(packed.main[1], alone.main[0], rtol=0, atol=1e-7)
-    torch.testing.assert_close(packed.sc[1], alone.sc[0], rtol=0, atol=1e-7)
+    # Adam's first step is lr * g / |g|: a rounding-level difference in a near-zero gradient
+    # (the convolution runs at batch 6 here and 4 alone) moves a weight by up to lr * 1e-3
+    torch.testing.assert_close(packed.main[1], alone.main[0], rtol=0, atol=1e-5 * 2)
+    torch.testing.assert_close(packed.sc[1], alone.sc[0], rtol=0, atol=1e-5 * 2)

@@ -49,14 +49,16 @@ class _Recurrence(torch.autograd.Function):
         steps, runs, batch, hidden = n.shape
         h_prev = h[:-1]
         r, z = rz[..., :hidden], rz[..., hidden:]
-        # d loss / d(gate pre-activations) = dh * factor, and every factor is known before
-        # the loop: through_n = (1 - z)(1 - n^2) for n; then r, z through their sigmoids.
-        through_n = (1 - z) * (1 - n * n)
-        slope = rz * (1 - rz)
-        factors = torch.stack(
-            (through_n * gh_n * slope[..., :hidden], (h_prev - n) * slope[..., hidden:],
-             through_n * r), dim=3,
-        )  # (T, R, B, gate, H): gates r, z and n (the latter as seen by W_hh)  # fmt: skip
+        # d loss / d(gate pre-activations) = dL/dh' * factor, and no factor depends on the
+        # incoming gradient: all steps at once, before the loop, in as few passes as possible
+        one = n.new_ones(())
+        through_n = torch.addcmul(one, n, n, value=-1)  # 1 - n^2
+        through_n.addcmul_(through_n, z, value=-1)  # (1 - z)(1 - n^2)
+        slope = torch.addcmul(rz, rz, rz, value=-1)  # sigmoid' = s - s^2
+        factors = n.new_empty(steps, runs, batch, 3, hidden)  # gates r, z, n (via W_hh)
+        torch.mul(through_n, gh_n, out=factors[..., 0, :]).mul_(slope[..., :hidden])
+        torch.sub(h_prev, n, out=factors[..., 1, :]).mul_(slope[..., hidden:])
+        torch.mul(through_n, r, out=factors[..., 2, :])
         d_gh = torch.empty_like(factors)
         dh_all = torch.empty_like(n)  # dL/dh_t, for all steps
         dh = torch.zeros_like(n[0])

@@ -41,6 +41,7 @@ class Inputs:
         self.standardize = Standardizer([mean], [std], frames.device)
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
+        """(len(rows), T, 43) standardized."""
         index = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(self.frames.device)
         return self.standardize(self.frames.crops(index[None], self.max_frames))[0]
 
