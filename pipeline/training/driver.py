@@ -219,7 +219,8 @@ def run_regime(
                 for f in r.folds:
                     name = output_name(f["fold"], r.seed)
                     shutil.copytree(target / name, tmp / name)
-    return [json.loads(p.read_text()) for p in sorted(out_dir.glob("fold*/seed*/fold.json"))]
+    summaries = [json.loads(p.read_text()) for p in out_dir.glob("fold*/seed*/fold.json")]
+    return sorted(summaries, key=lambda s: (s["fold"], s["seed"]))
 
 
 def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None:

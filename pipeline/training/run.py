@@ -201,18 +201,13 @@ def train_pack(
                 weight=tables.weight[b],
                 active=tables.active[b],
             )
-            lr = config.lr * (1 - done_steps / total_steps).clamp(min=0) ** config.lr_decay_power
-            logs = trainer.step(batch, lr)
+            logs = trainer.step(batch, _learning_rate(config, done_steps, total_steps))
             count = batch.weight.sum(dim=1)
             for k in keys:
                 sums[k] += logs[k] * count
             done_steps += batch.active
         losses = {k: (v.cpu().numpy() / [len(o) for o in orders]).tolist() for k, v in sums.items()}
-        lr_now = (
-            (config.lr * (1 - done_steps / total_steps).clamp(min=0) ** config.lr_decay_power)
-            .squeeze(1)
-            .tolist()
-        )
+        lr_now = _learning_rate(config, done_steps, total_steps).squeeze(1).tolist()
         val_rows = [np.concatenate([sel.val.rows for sel in s.selectors]) for s in setups]
         probs = _packed_probs(net, frames, norm, val_rows, config.max_frames)
         seconds = time.perf_counter() - started
@@ -224,6 +219,11 @@ def train_pack(
         if state_path is not None:
             checkpoint.save(state_path, _state(runs, epoch, net, trainer, setups, done_steps))
     return [_final_outputs(net, r, s, frames, config) for r, s in enumerate(setups)]
+
+
+def _learning_rate(config: TrainConfig, done: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """Polynomial decay to 0 over each run's own number of steps, (R, 1), on the device."""
+    return config.lr * (1 - done / total).clamp(min=0) ** config.lr_decay_power
 
 
 def _names(runs: list[Run]) -> str:
