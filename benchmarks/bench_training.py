@@ -96,7 +96,7 @@ class PreviousEngine:
             for p in net.sc.parameters():
                 p.requires_grad_(False)
             spk = net.sc(v)
-            loss = lam * cross_entropy(net.ec(v), emotion) - (1 - lam) * entropy(spk)
+            loss = lam * cross_entropy(net.ec(v), emotion) - (1 - lam) * entropy(spk).mean()
             self._update(self.opts[0], loss)
             for p in net.sc.parameters():
                 p.requires_grad_(True)

@@ -89,10 +89,11 @@ class EmotionSpeakerNet(nn.Module):
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of H(p) = -sum_k p_k log p_k with p = softmax(logits).
+    """H(p) = -sum_k p_k log p_k per example, p = softmax over the last dimension.
 
+    Per example, so that a pack of runs can average it over each run's real examples.
     Computed from log_softmax, so a probability of exactly 0 gives 0 * (-inf)-free terms
     and never NaN. Maximal (log K) for a uniform output.
     """
-    log_p = torch.log_softmax(logits, dim=1)
-    return -(log_p.exp() * log_p).sum(dim=1).mean()
+    log_p = torch.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)

@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.nn.functional import cross_entropy, log_softmax
+from torch.nn.functional import cross_entropy
 
+from pipeline.model import entropy
 from pipeline.training.packing import PackedAdam, PackedNet
 
 REGIMES = ("ec_only", "multitask", "dat", "menan")
@@ -54,12 +55,6 @@ def _per_example_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(
         target.shape
     )
-
-
-def _entropy(logits: torch.Tensor) -> torch.Tensor:
-    """H(softmax(logits)) per example, from log_softmax (never NaN at p = 0)."""
-    log_p = log_softmax(logits, dim=-1)
-    return -(log_p.exp() * log_p).sum(dim=-1)
 
 
 def _accuracy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -124,7 +119,7 @@ class PackedTrainer:
         """Step (b): SC frozen; ENC+EC minimise lambda * CE_emo - (1 - lambda) * H(SC(v))."""
         spk_logits = self.net.speaker_logits(v, frozen=True)
         ce_emo = batch.mean(_per_example_ce(self.net.emotion_logits(v), batch.emotion))
-        h = batch.mean(_entropy(spk_logits))
+        h = batch.mean(entropy(spk_logits))
         loss = self.lam * ce_emo - (1 - self.lam) * h
         loss.sum().backward()
         self.main_opt.step(lr, batch.active)

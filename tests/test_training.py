@@ -289,6 +289,8 @@ def test_worker_processes_give_the_same_outputs(tmp_path: Path, monkeypatch) -> 
         ("epochs", "abc", "train.epochs"),
         ("lr", "abc", "train.lr"),
         ("folds", [12], "train.folds"),
+        ("folds", ["a"], "train.folds"),
+        ("folds", [], "train.folds"),
     ],
 )
 def test_bad_training_settings_name_their_key(tmp_path: Path, key, value, message) -> None:

@@ -108,11 +108,14 @@ def resolve_device(name: str) -> str:
 def chosen_folds(folds: list[dict[str, Any]], which: Any) -> list[dict[str, Any]]:
     if which == "all":
         return folds
-    if not isinstance(which, list) or not which:
+    indices = isinstance(which, list) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in which
+    )
+    if not indices or not which:
         raise ConfigError(
             f"params.yaml train.folds: 'all' or a list of fold indices, got {which!r}"
         )
-    wanted = sorted({int(i) for i in which})
+    wanted = sorted(set(which))
     unknown = [i for i in wanted if not 0 <= i < len(folds)]
     if unknown:
         raise ConfigError(f"params.yaml train.folds: no folds {unknown} (there are {len(folds)})")

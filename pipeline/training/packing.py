@@ -5,10 +5,13 @@ share a stage are stacked and every operation is issued once for all of them:
 
 - parameters live in two flat buffers of shape (R, P), one row per run: ``main`` (ENC+EC)
   and ``sc`` (SC), so that MEnAN can update SC in place while the encoder's graph is alive;
-- the two convolutions are grouped convolutions (groups=R);
-- the GRU is one fused GRU of R*32 units whose weights are block-diagonal: block r holds
-  run r's weights, and the off-diagonal blocks are constant zeros, so no run sees another;
-- the per-frame Linear and the heads are batched matrix products over the run dimension.
+- the two convolutions run once per run (the first is arithmetic-bound, so a loop costs
+  nothing; grouped and im2col forms measured slower), on channels-last frames;
+- the GRU is one batched recurrence over all runs (``pipeline.training.gru``); on CUDA, one
+  cuDNN GRU of R*32 units whose weights are block-diagonal (block r holds run r's weights,
+  the off-diagonal blocks are constant zeros, so no run sees another);
+- the per-frame Linear, the pooling and the heads are batched over the run dimension, and
+  Adam (``PackedAdam``) updates the (R, P) buffers with per-run state and learning rates.
 
 Each run keeps its own weights, batches, optimizer state and learning-rate schedule; its
 result equals a separate run up to float rounding (summation order inside the kernels).
