@@ -21,6 +21,7 @@ from pipeline.figures import curves_figure, tsne_figure
 from pipeline.params import load_params
 from pipeline.regimes import REGIMES
 from pipeline.report import TITLES, render
+from pipeline.training.driver import output_name
 
 REPORTED_PARAMS = (
     "train_corpus", "cross_corpus", "corpora", "features", "augment", "lambda", "train",
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> None:
     fold = int(settings["tsne_fold"])
     seed = params["train"]["seeds"][0]
     # the first seed's run of that fold
-    fold_dirs = {r: train_root / r / f"fold{fold:02d}" / f"seed{seed}" for r in REGIMES}
+    fold_dirs = {r: train_root / r / output_name(fold, seed) for r in REGIMES}
     missing = [str(d) for d in fold_dirs.values() if not (d / "fold.json").is_file()]
     if missing:
         raise ConfigError(

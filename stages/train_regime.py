@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline.atomic import write_json
 from pipeline.cli import log, run_stage
 from pipeline.params import load_params
-from pipeline.training.driver import run_regime
+from pipeline.training.driver import output_name, run_regime
 
 
 def main(argv: list[str]) -> None:
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> None:
         {**row, "seed": s["seed"]}
         for s in summaries
         for row in json.loads(
-            (Path(out_dir) / f"fold{s['fold']:02d}" / f"seed{s['seed']}" / "curve.json").read_text()
+            (Path(out_dir) / output_name(s["fold"], s["seed"]) / "curve.json").read_text()
         )
     ]
     write_json(plot, curves)

@@ -323,6 +323,7 @@ def _final_outputs(
     net: PackedNet, r: int, s: _Setup, frames: DeviceFrames, config: TrainConfig
 ) -> list[dict[str, Any]]:
     """Per fold: the chosen checkpoint as a single network, its predictions and embeddings."""
+    inputs = Inputs(frames, s.mean, s.std, config.max_frames)
     outputs = []
     for sel in s.selectors:
         if config.selection == "last" or sel.best_main is None:
@@ -332,7 +333,6 @@ def _final_outputs(
         single = s.net
         single.load_state_dict(state)
         single.to(config.device)
-        inputs = Inputs(frames, s.mean, s.std, config.max_frames)
         results: dict[str, Any] = {"selected_epoch": epoch}
         tables, embeddings = [], {}
         for name, split in (("val", sel.val), ("test", sel.test)):
