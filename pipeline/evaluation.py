@@ -1,4 +1,4 @@
-"""Scoring one regime's folds: Table 2's WA/UA/Δ, Table 3's cross-corpus accuracy, the probes.
+"""Scoring one regime's runs: Table 2's WA/UA/Δ, Table 3's cross-corpus accuracy, the probes.
 
 Every number is recomputed from the files the training stage wrote per fold
 (``predictions.parquet``, ``embeddings.npz``, ``model.pt``), so a change in how results
@@ -21,14 +21,18 @@ from tqdm import tqdm
 from pipeline import EMOTIONS, feature_store
 from pipeline.batches import FrameStore
 from pipeline.errors import CorpusError
-from pipeline.metrics import (
-    PROBE_KEYS,
-    WITHIN_KEYS,
-    unweighted_accuracy,
-    weighted_accuracy,
+from pipeline.metrics import WITHIN_KEYS, unweighted_accuracy, weighted_accuracy
+from pipeline.probe import (
+    PROBE_COLUMNS,
+    PROBE_MODELS,
+    PROBE_NAMES,
+    UNKNOWN_GENDER,
+    gender_probe,
+    probe_accuracy,
+    speaker_probe,
 )
-from pipeline.probe import probe_accuracy
-from pipeline.training.outputs import load_fold_model, predict
+from pipeline.statistics import session_values, t_interval
+from pipeline.training.outputs import FoldModel
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,50 @@ def unseen_embeddings(fold_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return v, meta["speaker"].to_numpy(), meta["label"].to_numpy()
 
 
+def _originals(features_path: Path) -> tuple[FrameStore, np.ndarray]:
+    """A corpus's frame store and its rows at the original speed."""
+    store = FrameStore.combine(feature_store.load(features_path))
+    return store, np.flatnonzero(store.speeds == 1.0)
+
+
+@dataclass
+class TrainingCorpus:
+    """The training corpus at its original speed: speaker, gender and emotion per row.
+
+    The speaker probe asks which training speaker spoke, so it needs each fold model's
+    embeddings of its own training speakers; they are computed here, not stored by
+    training, so probes can change without retraining.
+    """
+
+    store: FrameStore
+    rows: np.ndarray
+    speakers: np.ndarray
+    genders: np.ndarray
+    emotions: np.ndarray
+
+    @classmethod
+    def load(cls, labels_path: Path, features_path: Path) -> TrainingCorpus:
+        labels = pd.read_parquet(labels_path, columns=["utt_id", "speaker", "gender", "label"])
+        store, rows = _originals(features_path)
+        labels = labels.set_index("utt_id").reindex(store.utt_ids[rows])
+        if labels["speaker"].isna().any():
+            raise CorpusError(
+                str(features_path), f"holds utterances that {labels_path} does not label"
+            )
+        return cls(
+            store=store,
+            rows=rows,
+            speakers=labels["speaker"].to_numpy(str),
+            genders=labels["gender"].fillna(UNKNOWN_GENDER).to_numpy(str),
+            emotions=labels["label"].to_numpy(str),
+        )
+
+    def gender_of(self, speakers: np.ndarray) -> np.ndarray:
+        """The recorded gender of each given speaker (``unknown`` where none is)."""
+        known = dict(zip(self.speakers, self.genders, strict=True))
+        return np.array([known.get(s, UNKNOWN_GENDER) for s in speakers])
+
+
 @dataclass
 class CrossCorpus:
     """The cross-corpus set: its frames and, per row, the classes that count as correct."""
@@ -75,8 +123,7 @@ class CrossCorpus:
     @classmethod
     def load(cls, labels_path: Path, features_path: Path) -> CrossCorpus:
         labels = pd.read_parquet(labels_path, columns=["utt_id", "correct"]).set_index("utt_id")
-        store = FrameStore.combine(feature_store.load(features_path))
-        rows = np.flatnonzero(store.speeds == 1.0)
+        store, rows = _originals(features_path)
         missing = sorted(set(labels.index) - set(store.utt_ids[rows]))
         if missing:
             raise CorpusError(
@@ -88,10 +135,9 @@ class CrossCorpus:
         correct = [frozenset(c) for c in labels.loc[store.utt_ids[rows], "correct"]]
         return cls(store=store, rows=rows, correct=correct)
 
-    def score(self, model_path: Path, device: str) -> pd.DataFrame:
+    def score(self, model: FoldModel) -> pd.DataFrame:
         """One fold model's predictions; a prediction is a hit when its class was rated."""
-        net, inputs = load_fold_model(model_path, self.store, device)
-        probs, _ = predict(net, inputs, self.rows)
+        probs, _ = model.predict(self.store, self.rows)
         predicted = [EMOTIONS[i] for i in probs.argmax(axis=1)]
         table = pd.DataFrame(
             {
@@ -105,30 +151,60 @@ class CrossCorpus:
         return table
 
 
+@dataclass(frozen=True)
+class ProbeSettings:
+    """params.yaml ``evaluate``: cross-validation parts of every probe, and their seed."""
+
+    splits: int
+    seed: int
+
+
+def probes(
+    model: FoldModel, fold_dir: Path, train_speakers: list[str], corpus: TrainingCorpus,
+    settings: ProbeSettings,
+) -> dict[str, float | None]:  # fmt: skip
+    """Every probe of PROBE_NAMES with every probe model, in %, and each one's chance rate."""
+    v, speakers, emotions = unseen_embeddings(fold_dir)
+    chosen = np.isin(corpus.speakers, train_speakers)
+    _, train_v = model.predict(corpus.store, corpus.rows[chosen])
+    splits, seed = settings.splits, settings.seed
+    results: dict[str, float | None] = {}
+    for name in PROBE_MODELS:
+        found = {
+            "speaker": speaker_probe(
+                train_v, corpus.speakers[chosen], corpus.genders[chosen],
+                corpus.emotions[chosen], splits, seed, name,
+            ),
+            "gender": gender_probe(
+                v, corpus.gender_of(speakers), emotions, splits, seed, name
+            ),
+            "emotion": probe_accuracy(v, emotions, splits, seed, name),
+        }  # fmt: skip
+        for probe, result in found.items():
+            results[f"probe_{probe}_{name}"] = _percent(result["accuracy"])
+            results[f"probe_{probe}_chance"] = _percent(result["chance"])
+    return results
+
+
 def evaluate_fold(
-    fold_dir: Path, cross: CrossCorpus, probe_splits: int, seed: int, device: str
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """(scores, test predictions, cross-corpus predictions) of one fold."""
+    fold_dir: Path, corpus: TrainingCorpus, cross: CrossCorpus, settings: ProbeSettings,
+    device: str,
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """(scores, test predictions, cross-corpus predictions) of one (fold, seed) run."""
     info = json.loads((fold_dir / "fold.json").read_text())
     predictions = pd.read_parquet(fold_dir / "predictions.parquet")
-    v, speakers, emotions = unseen_embeddings(fold_dir)
-    probes: dict[str, float | None] = {}
-    for name, targets in (("speaker", speakers), ("emotion", emotions)):
-        result = probe_accuracy(v, targets, probe_splits, seed)
-        probes[f"probe_{name}"] = _percent(result["accuracy"])
-        probes[f"probe_{name}_chance"] = _percent(result["chance"])
-    cross_table = cross.score(fold_dir / "model.pt", device).assign(
-        fold=info["fold"], seed=info["seed"]
-    )
+    model = FoldModel.load(fold_dir / "model.pt", device)
+    cross_table = cross.score(model).assign(fold=info["fold"], seed=info["seed"])
     scores = {
         "fold": info["fold"],
         "seed": info["seed"],
+        "session": info["session"],
         "val_speaker": info["val"],
         "test_speaker": info["test"],
         "selected_epoch": info["selected_epoch"],
         **within_corpus(predictions),
         "cross_corpus": PERCENT * float(cross_table["hit"].mean()),
-        **probes,
+        **probes(model, fold_dir, info["train"], corpus, settings),
     }
     return scores, predictions[predictions["split"] == "test"], cross_table
 
@@ -138,34 +214,56 @@ def _percent(value: float | None) -> float | None:
 
 
 def summarize(folds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Means over every (fold, seed) and the fold-to-fold std of seed means: a table row."""
+    """A regime's table row: every score as a mean over sessions with its 95 % interval.
+
+    Each (fold, seed) score is first averaged within its session (the independent unit,
+    see ``pipeline.statistics``); min and max of the cross-corpus accuracy are over the
+    (fold, seed) models themselves, as the paper's Table 3. Intervals are clipped to what
+    the score can take (0-100, or ±100 for Δ). A probe that could not run anywhere (for
+    example gender, where no gender is recorded) is None.
+    """
     table = pd.DataFrame(folds)
-    per_fold = table.groupby("fold")[list(WITHIN_KEYS)].mean()
-    ddof = 1 if len(per_fold) > 1 else 0
+
+    def interval(column: str) -> dict[str, Any] | None:
+        values = session_values(table, column)
+        if not len(values):
+            return None
+        stat = t_interval(values.to_numpy()).as_dict()
+        if stat["low"] is not None:  # a t-interval knows no bounds; a percentage does
+            floor = -PERCENT if column.endswith("_delta") else 0.0
+            stat["low"], stat["high"] = max(stat["low"], floor), min(stat["high"], PERCENT)
+        return stat
+
+    def mean(column: str) -> float | None:
+        values = table[column].dropna()
+        return float(values.mean()) if len(values) else None
+
     cross = table["cross_corpus"]
-    probes = {k: table[f"probe_{k}"].dropna() for k in PROBE_KEYS}
     return {
         "folds": int(table["fold"].nunique()),
         "seeds": int(table["seed"].nunique()),
-        "within": {k: float(table[k].mean()) for k in WITHIN_KEYS},
-        "within_std": {k: float(per_fold[k].std(ddof=ddof)) for k in WITHIN_KEYS},
-        "cross_corpus": {"mean": float(cross.mean()), "min": float(cross.min()),
+        "sessions": int(table["session"].nunique()),
+        "runs": len(table[["session", "seed"]].drop_duplicates()),
+        "within": {k: interval(k) for k in WITHIN_KEYS},
+        "cross_corpus": {**interval("cross_corpus"), "min": float(cross.min()),
                          "max": float(cross.max())},
-        "probe": {k: float(p.mean()) if len(p) else None for k, p in probes.items()},
+        "probe": {k: interval(f"probe_{k}") for k in PROBE_COLUMNS},
+        "chance": {k: mean(f"probe_{k}_chance") for k in PROBE_NAMES},
     }  # fmt: skip
 
 
 def evaluate_regime(
-    train_dir: Path, cross: CrossCorpus, probe_splits: int, seed: int, device: str
-) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
+    train_dir: Path, corpus: TrainingCorpus, cross: CrossCorpus, settings: ProbeSettings,
+    device: str,
+) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """(per-fold scores, test predictions of every fold, cross-corpus predictions)."""
     folds, tests, crosses = [], [], []
     for fold_dir in tqdm(fold_dirs(train_dir), desc=f"evaluate {Path(train_dir).name}"):
-        scores, test, cross_table = evaluate_fold(fold_dir, cross, probe_splits, seed, device)
+        scores, test, cross_table = evaluate_fold(fold_dir, corpus, cross, settings, device)
         log.info(
-            "fold %d seed %d: UA val %.1f test %.1f, cross-corpus %.1f, speaker probe %s",
+            "fold %d seed %d: UA val %.1f test %.1f, cross-corpus %.1f, speaker probe %s / %s",
             scores["fold"], scores["seed"], scores["ua_val"], scores["ua_test"],
-            scores["cross_corpus"], scores["probe_speaker"],
+            scores["cross_corpus"], scores["probe_speaker_linear"], scores["probe_speaker_mlp"],
         )  # fmt: skip
         folds.append(scores)
         tests.append(test)

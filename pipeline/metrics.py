@@ -7,8 +7,6 @@ from sklearn.metrics import balanced_accuracy_score
 
 WITHIN_KEYS = ("wa_val", "wa_test", "wa_delta", "ua_val", "ua_test", "ua_delta")
 """Table 2's columns, as keys of the evaluation metrics (Δ = test - val)."""
-PROBE_KEYS = ("speaker", "speaker_chance", "emotion", "emotion_chance")
-"""The probe table's columns, as keys of the evaluation metrics."""
 
 
 def weighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:

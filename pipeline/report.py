@@ -8,13 +8,16 @@ reference blocks, labelled as the paper's, so they can never be mistaken for our
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
 import yaml
 
 from pipeline import EMOTIONS
-from pipeline.metrics import PROBE_KEYS, WITHIN_KEYS
+from pipeline.metrics import WITHIN_KEYS
+from pipeline.probe import PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
+from pipeline.statistics import ALPHA, POWER, Paired, paired, paired_differences, seed_plan
 
 TITLES = {"ec_only": "EC only", "multitask": "Multi-task", "dat": "DAT", "menan": "MEnAN"}
 
@@ -33,12 +36,30 @@ PAPER_TABLE3 = {
 }
 TABLE2_HEADER = ("Model", "WA Val", "WA Test", "WA Δ", "UA Val", "UA Test", "UA Δ")
 TABLE3_KEYS = ("mean", "min", "max")
+COMPARISONS = (("menan", "ec_only"), ("menan", "multitask"), ("menan", "dat"),
+               ("dat", "multitask"))  # fmt: skip
+"""Paired comparisons, each as (a, b) for a minus b: MEnAN against each other regime, and
+DAT against multi-task (what the adversary adds over a plain speaker head)."""
+MEASURES = {
+    "ua_test": "test UA",
+    "wa_test": "test WA",
+    "cross_corpus": "cross-corpus accuracy",
+    "probe_speaker_linear": "speaker probe (linear)",
+    "probe_speaker_mlp": "speaker probe (MLP)",
+}
+"""What the comparisons compare, as (fold, seed) score columns, with their names in text."""
+PLANNED_DIFFERENCE = 2.0
+"""The test-UA difference (points) the seed plan sizes the protocol for."""
+DEMO_ROOT = "data/demo"
+"""Where the stage `demo` writes the synthetic corpora; a corpus rooted there is the demo."""
 
 DELTA_NOTE = (
-    "Both folds of a session train on the same eight speakers and differ only in which of "
-    "the two held-out speakers selects the checkpoint, so the fold means of Val and Test "
-    "run over the same ten speakers. Δ therefore measures how much checkpoint selection "
-    "flatters the speaker it was selected on; a model with no selection step has Δ = 0 exactly."
+    "Both folds of a session come from one training run per seed (same eight training "
+    "speakers) and differ only in which of the two held-out speakers selects the checkpoint, "
+    "so the fold means of Val and Test run over the same ten speakers. Δ therefore measures "
+    "how much checkpoint selection flatters the speaker it was selected on. With "
+    "`selection: last` both folds of a session are the same model scored on the same two "
+    "speakers with the roles swapped, so Δ is exactly 0 for each session's mean, not per fold."
 )
 
 
@@ -48,17 +69,22 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _pm(mean: float, std: float) -> str:
-    return f"{mean:.2f} ± {std:.2f}"
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+def with_interval(stat: Mapping[str, Any] | None, digits: int = 2) -> str:
+    """``mean [low, high]``; the interval is n/a with one session."""
+    if stat is None:
+        return "n/a"
+    if stat["low"] is None:
+        return f"{stat['mean']:.{digits}f} [n/a]"
+    return f"{stat['mean']:.{digits}f} [{stat['low']:.{digits}f}, {stat['high']:.{digits}f}]"
 
 
 def table2(summaries: Mapping[str, dict[str, Any]]) -> str:
     rows = [
-        [TITLES[r], *(_pm(s["within"][k], s["within_std"][k]) for k in WITHIN_KEYS)]
+        [TITLES[r], *(with_interval(s["within"][k]) for k in WITHIN_KEYS)]
         for r, s in summaries.items()
     ]
     return markdown_table(TABLE2_HEADER, rows)
@@ -66,15 +92,24 @@ def table2(summaries: Mapping[str, dict[str, Any]]) -> str:
 
 def table3(summaries: Mapping[str, dict[str, Any]]) -> str:
     rows = [
-        [TITLES[r], *(f"{s['cross_corpus'][k]:.2f}" for k in TABLE3_KEYS)]
+        [TITLES[r], with_interval(s["cross_corpus"]), _num(s["cross_corpus"]["min"]),
+         _num(s["cross_corpus"]["max"])]
         for r, s in summaries.items()
-    ]
-    return markdown_table(("Model", *TABLE3_KEYS), rows)
+    ]  # fmt: skip
+    return markdown_table(("Model", "mean [95 % interval]", "min", "max"), rows)
 
 
 def probe_table(summaries: Mapping[str, dict[str, Any]]) -> str:
-    rows = [[TITLES[r], *(_num(s["probe"][k]) for k in PROBE_KEYS)] for r, s in summaries.items()]
-    header = ("Model", "Speaker probe", "chance", "Emotion probe", "chance")
+    header = ["Model"] + [
+        f"{p.capitalize()} ({'MLP' if m == 'mlp' else m})"
+        for p in PROBE_NAMES for m in PROBE_MODELS
+    ]  # fmt: skip
+    rows = [
+        [TITLES[r], *(with_interval(s["probe"][k], 1) for k in PROBE_COLUMNS)]
+        for r, s in summaries.items()
+    ]
+    chance = next(iter(summaries.values()))["chance"]
+    rows.append(["chance", *(_num(chance[p], 1) for p in PROBE_NAMES for _ in PROBE_MODELS)])
     return markdown_table(header, rows)
 
 
@@ -89,15 +124,104 @@ def paper_tables() -> tuple[str, str]:
     return t2, t3
 
 
-def fold_table(folds: Mapping[str, list[dict[str, Any]]]) -> str:
-    """Per fold and seed: held-out speakers, then test UA and cross-corpus accuracy per regime."""
-    first = next(iter(folds.values()))
-    header = ["Fold", "Seed", "Val spk", "Test spk"]
-    header += [f"{TITLES[r]} UA test / cross-corpus" for r in folds]
+def compare(folds: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Every comparison of COMPARISONS on every measure of MEASURES, paired per session.
+
+    Keyed ``"<a>-<b>"`` then by measure, each a ``Paired`` as a dict (for the metrics file).
+    """
+    tables = {r: pd.DataFrame(rows) for r, rows in folds.items()}
+    return {
+        f"{a}-{b}": {
+            m: asdict(paired(paired_differences(tables[a], tables[b], m))) for m in MEASURES
+        }
+        for a, b in COMPARISONS
+    }
+
+
+def reading(a: str, stat: Mapping[str, Any]) -> str:
+    """What a comparison allows: a direction only when its interval excludes 0."""
+    result = Paired(**stat)
+    if result.direction == 0:
+        return "not distinguishable"
+    said = f"{TITLES[a]} {'higher' if result.direction > 0 else 'lower'}"
+    if result.confirmed:
+        return said
+    return f"{said} by the interval only; the sign-flip test does not confirm it (p ≥ {ALPHA})"
+
+
+def verdict(a: str, b: str, measure: str, stat: Mapping[str, Any]) -> str:
+    """One sentence, from the numbers: the difference, its interval, p and what they allow."""
+    head = f"{TITLES[a]} vs {TITLES[b]}: {stat['mean']:+.1f} {MEASURES[measure]} points"
+    if stat["low"] is None:
+        return f"{head} (one session, so no interval): not distinguishable."
+    interval = f"[{stat['low']:+.1f}, {stat['high']:+.1f}], p = {stat['p']:.3g}"
+    return f"{head} {interval}: {reading(a, stat)}."
+
+
+def comparison_table(comparisons: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
     rows = []
-    for i, fold in enumerate(first):
-        row = [fold["fold"], fold["seed"], fold["val_speaker"], fold["test_speaker"]]
-        row += [f"{f[i]['ua_test']:.1f} / {f[i]['cross_corpus']:.1f}" for f in folds.values()]
+    for pair, measures in comparisons.items():
+        a, b = pair.split("-")
+        for measure, stat in measures.items():
+            rows.append([
+                f"{TITLES[a]} - {TITLES[b]}", MEASURES[measure], with_interval(stat),
+                _num(stat["p"], 3), reading(a, stat),
+            ])  # fmt: skip
+    return markdown_table(
+        ("Comparison", "Measure", "difference [95 % interval]", "p", "reading"), rows
+    )
+
+
+def seed_plan_text(folds: Mapping[str, list[dict[str, Any]]]) -> str:
+    """How many seeds the test-UA comparisons need, from their measured variance parts."""
+    tables = {r: pd.DataFrame(rows) for r, rows in folds.items()}
+    seeds = min(t["seed"].nunique() for t in tables.values())
+    sessions = min(t["session"].nunique() for t in tables.values())
+    if seeds < 2 or sessions < 2:
+        return (
+            f"Not estimable from this run ({sessions} session(s), {seeds} seed(s)): separating "
+            "one seed's noise from the session-to-session spread needs at least 2 sessions "
+            "and 2 seeds (`train.seeds`)."
+        )
+    rows = []
+    for a, b in COMPARISONS:
+        plan = seed_plan(paired_differences(tables[a], tables[b], "ua_test"), PLANNED_DIFFERENCE)
+        needed = plan.seeds if plan.seeds is not None else "none suffices"
+        rows.append([f"{TITLES[a]} - {TITLES[b]}", f"{plan.between:.2f}", f"{plan.seed:.2f}",
+                     needed])  # fmt: skip
+    table = markdown_table(
+        ("Comparison (test UA)", "sd between sessions", "sd of one seed",
+         f"seeds for {PLANNED_DIFFERENCE:g} points"),
+        rows,
+    )  # fmt: skip
+    return (
+        f"Seeds per session for a paired t-test over these {sessions} sessions to detect a "
+        f"{PLANNED_DIFFERENCE:g}-point test-UA difference (two-sided alpha = {ALPHA}, power "
+        f"{POWER:.0%}), from a random-effects split of each difference's variance measured "
+        'here. More seeds shrink only the seed part; "none suffices" means the '
+        "between-session spread alone is too large for this many sessions. The exact "
+        f"sign-flip test over {sessions} sessions cannot go below p = "
+        f"{2 / 2**sessions:.3g} whatever the seeds.\n\n{table}"
+    )
+
+
+def fold_table(folds: Mapping[str, list[dict[str, Any]]]) -> str:
+    """Per fold, the mean over its seeds: test UA and cross-corpus accuracy per regime."""
+    header = ["Fold", "Val spk", "Test spk", "Seeds"]
+    header += [f"{TITLES[r]} UA test / cross-corpus" for r in folds]
+    keys = ["fold", "val_speaker", "test_speaker"]
+    means = {
+        r: pd.DataFrame(rows)
+        .groupby(keys)[["ua_test", "cross_corpus", "seed"]]
+        .agg({"ua_test": "mean", "cross_corpus": "mean", "seed": "nunique"})
+        for r, rows in folds.items()
+    }
+    first = next(iter(means.values()))
+    rows = []
+    for key, line in first.iterrows():
+        row = [*key, int(line["seed"])]
+        row += [f"{m.loc[key, 'ua_test']:.1f} / {m.loc[key, 'cross_corpus']:.1f}"
+                for m in means.values()]  # fmt: skip
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -116,9 +240,34 @@ def confusion_table(rows: Sequence[Mapping[str, str]]) -> str:
     return markdown_table(("actual \\ predicted", *EMOTIONS, "recall %"), body)
 
 
+def data_line(params: Mapping[str, Any]) -> str:
+    """Which corpus is the synthetic demo and which is real, for the report's headline."""
+    train, cross = params["train_corpus"], params["cross_corpus"]
+    demo = {
+        name: str(params["corpora"][name]["root"]).startswith(DEMO_ROOT) for name in (train, cross)
+    }
+    if demo[train] and demo[cross]:
+        return (
+            "**Data: the synthetic demo corpora**, for training and cross-corpus. These numbers "
+            "show that the pipeline works; they say nothing about IEMOCAP or CMU-MOSEI."
+        )
+    if demo[cross]:
+        return (
+            f"**Data: training corpus `{train}` is real; the cross-corpus set `{cross}` is the "
+            "synthetic demo**, so Table 3 says nothing about CMU-MOSEI."
+        )
+    if demo[train]:
+        return (
+            f"**Data: training corpus `{train}` is the synthetic demo**, so Table 2 and the "
+            f"probes say nothing about IEMOCAP; the cross-corpus set `{cross}` is real."
+        )
+    return "**Data: the corpora named below, both real.**"
+
+
 def render(
     summaries: Mapping[str, dict[str, Any]],
     folds: Mapping[str, list[dict[str, Any]]],
+    comparisons: Mapping[str, Mapping[str, Mapping[str, Any]]],
     confusions: Mapping[str, Sequence[Mapping[str, str]]],
     params: Mapping[str, Any],
     figures: Mapping[str, str],
@@ -127,43 +276,68 @@ def render(
     """The whole report as Markdown."""
     train, cross = params["train_corpus"], params["cross_corpus"]
     roots = {name: params["corpora"][name]["root"] for name in (train, cross)}
-    demo = any("data/demo" in str(root) for root in roots.values())
     paper2, paper3 = paper_tables()
-    n_folds = {s["folds"] for s in summaries.values()}
-    n_seeds = {s["seeds"] for s in summaries.values()}
+    first = next(iter(summaries.values()))
+    sessions, seeds, runs = first["sessions"], first["seeds"], first["runs"]
+    models = len(next(iter(folds.values())))
+    splits = params["evaluate"]["probe_splits"]
     sections = [
         "# MEnAN: results",
         "Generated by the DVC stage `report` (`dvc repro`); do not edit by hand.",
-        (
-            "**Data: the synthetic demo corpora.** These numbers show that the pipeline works; "
-            "they say nothing about IEMOCAP or CMU-MOSEI."
-            if demo
-            else "**Data: the corpora named below.**"
-        ),
+        data_line(params),
         f"Training corpus `{train}` ({roots[train]}), cross-corpus set `{cross}` "
-        f"({roots[cross]}); folds evaluated: {', '.join(map(str, sorted(n_folds)))}; "
-        f"seeds per fold: {', '.join(map(str, sorted(n_seeds)))}. All accuracies in %.",
-        "## Table 2: within-corpus accuracy (mean over folds and seeds ± std over folds)",
+        f"({roots[cross]}). All accuracies in %.",
+        "## How to read the numbers",
+        f"Every regime was trained on {first['folds']} folds of {sessions} sessions with "
+        f"{seeds} seed(s). One training run per session and seed serves both folds of that "
+        f"session, so the {models} (fold, seed) results come from **{runs} independent "
+        f"training runs**, and all seeds of a session are scored on the same two speakers. "
+        f"The independent unit is therefore the **session**: every value below is the mean "
+        f"over sessions of each session's mean over its folds and seeds, and `[low, high]` "
+        f"is the 95 % Student-t interval over the {sessions} session values (n/a with one "
+        "session). Paired comparisons take each session's mean difference over the same "
+        "folds and seeds; their p is the exact sign-flip permutation test over sessions.",
+        "## Paired comparisons",
+        "\n".join(
+            f"- {verdict(*pair.split('-'), 'ua_test', stats['ua_test'])}"
+            for pair, stats in comparisons.items()
+        ),
+        "A comparison reads *higher* or *lower* only when its 95 % interval excludes 0, and "
+        f"says so when the distribution-free sign-flip test does not confirm it (p ≥ {ALPHA}); "
+        f"with {sessions} sessions that test cannot go below p = {2 / 2**sessions:.3g}.",
+        comparison_table(comparisons),
+        "### Seeds needed",
+        seed_plan_text(folds),
+        "## Table 2: within-corpus accuracy (mean [95 % interval] over sessions)",
         table2(summaries),
         DELTA_NOTE,
         "Reference, **the paper's published Table 2 (IEMOCAP)**, not produced here:",
         paper2,
-        "## Speaker information left in the embedding (probe)",
-        f"A fresh logistic regression on the frozen embeddings v of each fold's two unseen "
-        f"speakers, scored by stratified {params['evaluate']['probe_splits']}-way "
-        "cross-validation within those utterances (mean over folds). Chance is the "
-        "majority-class rate. A speaker probe far above chance means speaker identity is "
-        "still linearly readable from v.",
+        "## What the embedding still tells (probes)",
+        "Fresh classifiers on the frozen embeddings v, scored by stratified "
+        f"{splits}-way cross-validation (every utterance predicted once by a probe that never "
+        "saw it), a logistic regression and a one-hidden-layer MLP (the adversaries are "
+        "nonlinear, so a linear probe alone can under-report). Mean [95 % interval] over "
+        "sessions; chance is the majority rate of the probed utterances.",
+        "- **Speaker**: which of the fold's *training* speakers spoke (the speakers the "
+        "adversary fought), asked within each gender on a subsample where every speaker has "
+        "the same number of utterances of each emotion: neither emotion nor gender can "
+        "predict the speaker, so chance is one over the speakers of a gender (25 % for 4).\n"
+        "- **Gender**: which gender spoke among the fold's two unseen speakers, "
+        "emotion-balanced the same way (n/a where the corpus records no gender).\n"
+        "- **Emotion**: the emotion of the unseen speakers' utterances (what v should keep).",
         probe_table(summaries),
-        f"## Table 3: cross-corpus accuracy on `{cross}` (mean, min, max over fold models)",
+        f"## Table 3: cross-corpus accuracy on `{cross}`",
         "A prediction counts as correct when the predicted class was rated positive for the "
-        "segment (neutral: all six ratings zero).",
+        "segment (neutral: all six ratings zero). Mean [95 % interval] over sessions; min "
+        f"and max over the {models} (fold, seed) models, which come from {runs} independent "
+        "runs (with `selection: last` both folds of a session are the same model).",
         table3(summaries),
         "Reference, **the paper's published Table 3 (CMU-MOSEI)**, not produced here:",
         paper3,
-        "## Per fold",
+        "## Per fold (mean over seeds)",
         fold_table(folds),
-        "## Confusion matrices (test speakers, summed over folds)",
+        "## Confusion matrices (test speakers, summed over folds and seeds)",
     ]
     for regime, rows in confusions.items():
         sections += [f"### {TITLES[regime]}", confusion_table(rows)]

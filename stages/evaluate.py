@@ -1,10 +1,12 @@
 """DVC stages `evaluate@<regime>`: score one regime's folds within and across corpora.
 
-Usage: python -m stages.evaluate TRAIN_DIR CROSS_LABELS CROSS_FEATURES OUT_DIR METRICS CONFUSION
+Usage: python -m stages.evaluate TRAIN_DIR TRAIN_LABELS TRAIN_FEATURES CROSS_LABELS
+       CROSS_FEATURES OUT_DIR METRICS CONFUSION
 
-Writes per-fold scores and cross-corpus predictions (OUT_DIR), the regime's summary for
-`dvc metrics show` (METRICS) and the test predictions of every fold as DVC confusion-plot
-rows (CONFUSION).
+Writes per-(fold, seed) scores and cross-corpus predictions (OUT_DIR), the regime's summary
+with 95 % intervals for `dvc metrics show` (METRICS) and the test predictions of every
+run as DVC confusion-plot rows (CONFUSION). The training corpus is read for the speaker
+probe, which embeds each fold's own training speakers.
 """
 
 from __future__ import annotations
@@ -14,18 +16,29 @@ from pathlib import Path
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cli import log, run_stage
-from pipeline.evaluation import CrossCorpus, evaluate_regime, summarize
+from pipeline.evaluation import (
+    CrossCorpus,
+    ProbeSettings,
+    TrainingCorpus,
+    evaluate_regime,
+    summarize,
+)
 from pipeline.params import load_params
 from pipeline.training.config import resolve_device
 
 
 def main(argv: list[str]) -> None:
-    train_dir, labels, features, out_dir, metrics_path, confusion_path = map(Path, argv)
+    (
+        train_dir, train_labels, train_features, cross_labels, cross_features, out_dir,
+        metrics_path, confusion_path,
+    ) = map(Path, argv)  # fmt: skip
     settings = load_params()["evaluate"]
-    cross = CrossCorpus.load(labels, features)
-    log.info("cross-corpus set: %d segments from %s", len(cross.rows), labels)
+    corpus = TrainingCorpus.load(train_labels, train_features)
+    cross = CrossCorpus.load(cross_labels, cross_features)
+    log.info("cross-corpus set: %d segments from %s", len(cross.rows), cross_labels)
     folds, tests, crosses = evaluate_regime(
-        train_dir, cross, int(settings["probe_splits"]), int(settings["seed"]),
+        train_dir, corpus, cross,
+        ProbeSettings(splits=int(settings["probe_splits"]), seed=int(settings["seed"])),
         resolve_device("auto"),
     )  # fmt: skip
     with atomic_path(out_dir) as tmp:
@@ -41,7 +54,7 @@ def main(argv: list[str]) -> None:
             for a, p in zip(tests["label"], tests["predicted"], strict=True)
         ],
     )
-    log.info("%s: %s", train_dir.name, json.dumps(summary["within"]))
+    log.info("%s: test UA %s", train_dir.name, json.dumps(summary["within"]["ua_test"]))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """DVC stage `report`: reports/report.md with every table, the t-SNE figure and the curves.
 
 Usage: python -m stages.make_report TRAIN_ROOT EVAL_ROOT METRICS_ROOT PLOTS_ROOT REPORT_DIR
+       COMPARISONS
 
-Reads, per regime, ``TRAIN_ROOT/<regime>/foldNN`` (embeddings for the t-SNE),
+Reads, per regime, ``TRAIN_ROOT/<regime>/foldNN/seedS`` (embeddings for the t-SNE),
 ``EVAL_ROOT/<regime>/folds.json``, ``METRICS_ROOT/<regime>.json``,
-``PLOTS_ROOT/train/<regime>.json`` and ``PLOTS_ROOT/confusion/<regime>.json``.
+``PLOTS_ROOT/train/<regime>.json`` and ``PLOTS_ROOT/confusion/<regime>.json``; writes the
+paired comparisons (differences, 95 % intervals, p) to COMPARISONS for `dvc metrics`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, write_json
 from pipeline.cli import log, run_stage
 from pipeline.errors import ConfigError
 from pipeline.evaluation import unseen_embeddings
 from pipeline.figures import curves_figure, tsne_figure
 from pipeline.params import load_params
 from pipeline.regimes import REGIMES
-from pipeline.report import TITLES, render
+from pipeline.report import TITLES, compare, render
 from pipeline.training.driver import output_name
 
 REPORTED_PARAMS = (
@@ -34,7 +36,7 @@ def _read(path: Path) -> Any:
 
 
 def main(argv: list[str]) -> None:
-    train_root, eval_root, metrics_root, plots_root, report_dir = map(Path, argv)
+    train_root, eval_root, metrics_root, plots_root, report_dir, comparisons_path = map(Path, argv)
     params = load_params()
     settings = params["report"]
     fold = int(settings["tsne_fold"])
@@ -61,9 +63,12 @@ def main(argv: list[str]) -> None:
         {TITLES[r]: _read(plots_root / "train" / f"{r}.json") for r in REGIMES},
         report_dir / figures["curves"],
     )
+    folds = {r: _read(eval_root / r / "folds.json") for r in REGIMES}
+    comparisons = compare(folds)
     text = render(
         summaries={r: _read(metrics_root / f"{r}.json") for r in REGIMES},
-        folds={r: _read(eval_root / r / "folds.json") for r in REGIMES},
+        folds=folds,
+        comparisons=comparisons,
         confusions={r: _read(plots_root / "confusion" / f"{r}.json") for r in REGIMES},
         params={k: params[k] for k in REPORTED_PARAMS},
         figures=figures,
@@ -74,6 +79,7 @@ def main(argv: list[str]) -> None:
     )
     with atomic_path(report_dir / "report.md") as tmp:
         tmp.write_text(text)
+    write_json(comparisons_path, comparisons)
     log.info("wrote %s", report_dir / "report.md")
 
 

@@ -9,16 +9,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from pipeline import EMOTIONS, feature_store
 from pipeline.batches import FrameStore
 from pipeline.errors import CorpusError
-from pipeline.evaluation import CrossCorpus, evaluate_regime, summarize, within_corpus
+from pipeline.evaluation import (
+    CrossCorpus,
+    ProbeSettings,
+    TrainingCorpus,
+    evaluate_regime,
+    summarize,
+    within_corpus,
+)
 from pipeline.figures import curves_figure, tsne_figure
 from pipeline.folds import make_folds
-from pipeline.probe import probe_accuracy
-from pipeline.report import confusion_table, render
-from pipeline.training.outputs import load_fold_model, write_outputs
+from pipeline.probe import PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
+from pipeline.report import compare, confusion_table, render, seed_plan_text
+from pipeline.training.outputs import FoldModel, write_outputs
 from pipeline.training.run import Run, train_pack
 from tests.test_training import config, toy_corpus
 
@@ -28,6 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One real fold of `ec_only` on the separable toy corpus, written as the stage writes it."""
     torch.set_num_threads(1)
     labels, originals, copies = toy_corpus()
+    labels["gender"] = labels["speaker"].str[-1]
     fold = make_folds(labels)[2]
     cfg = config(epochs=15)
     store = FrameStore.combine(originals, copies)
@@ -53,6 +62,17 @@ def write_cross_corpus(tmp: Path, trained: dict, correct) -> tuple[Path, Path]:
     return labels_path, features_path
 
 
+def write_training_corpus(tmp: Path, trained: dict) -> tuple[Path, Path]:
+    """The toy corpus's label table and original-speed features, as the stages write them."""
+    labels_path, features_path = tmp / "train_labels.parquet", tmp / "train_features.parquet"
+    trained["labels"].to_parquet(labels_path)
+    originals = trained["originals"]
+    with feature_store.feature_writer(features_path, {}) as writer:
+        for i, utt in enumerate(originals.utt_ids):
+            writer.add(str(utt), 1.0, originals.utterance(i))
+    return labels_path, features_path
+
+
 def test_within_corpus_wa_ua_and_delta() -> None:
     predictions = pd.DataFrame(
         {
@@ -73,21 +93,15 @@ def test_cross_corpus_uses_the_folds_standardization_and_the_rated_classes(
 ) -> None:
     labels_path, features_path = write_cross_corpus(tmp_path, trained, lambda label: [label])
     cross = CrossCorpus.load(labels_path, features_path)
-    table = cross.score(trained["dir"] / "fold02" / "seed3" / "model.pt", "cpu")
+    model = FoldModel.load(trained["dir"] / "fold02" / "seed3" / "model.pt", "cpu")
+    table = cross.score(model)
     # Same frames, same training statistics, same crop: exactly the fold's test accuracy.
     assert 100 * table["hit"].mean() == pytest.approx(100 * trained["out"]["results"]["test_wa"])
-    _, inputs = load_fold_model(
-        trained["dir"] / "fold02" / "seed3" / "model.pt", cross.store, "cpu"
-    )
-    np.testing.assert_array_equal(inputs.mean, trained["out"]["mean"])
-    assert not np.allclose(inputs.mean, cross.store.standardization(cross.rows)[0])
+    np.testing.assert_array_equal(model.inputs(cross.store).mean, trained["out"]["mean"])
+    assert not np.allclose(model.mean, cross.store.standardization(cross.rows)[0])
 
     every = write_cross_corpus(tmp_path, trained, lambda label: list(EMOTIONS))
-    assert (
-        CrossCorpus.load(*every)
-        .score(trained["dir"] / "fold02" / "seed3" / "model.pt", "cpu")["hit"]
-        .all()
-    )  # a segment rated positive for every class is always a hit
+    assert CrossCorpus.load(*every).score(model)["hit"].all()  # every class rated: a hit
 
 
 def test_cross_corpus_without_features_for_a_segment_names_the_file(
@@ -102,65 +116,69 @@ def test_cross_corpus_without_features_for_a_segment_names_the_file(
 
 
 def test_evaluate_regime_scores_every_fold(trained: dict, tmp_path: Path) -> None:
+    corpus = TrainingCorpus.load(*write_training_corpus(tmp_path, trained))
     cross = CrossCorpus.load(*write_cross_corpus(tmp_path, trained, lambda label: [label]))
-    folds, tests, crosses = evaluate_regime(trained["dir"], cross, 2, 0, "cpu")
+    folds, tests, crosses = evaluate_regime(
+        trained["dir"], corpus, cross, ProbeSettings(2, 0), "cpu"
+    )
     (scores,) = folds
-    assert scores["fold"] == 2 and scores["seed"] == 3
+    assert (scores["fold"], scores["seed"], scores["session"]) == (2, 3, "Ses02")
     assert scores["test_speaker"] == trained["fold"]["test"]
     assert scores["wa_test"] == pytest.approx(100 * trained["out"]["results"]["test_wa"])
     assert set(tests["speaker"]) == {trained["fold"]["test"]} and len(tests) == 8
     assert (crosses["fold"] == 2).all() and (crosses["seed"] == 3).all() and len(crosses) == 8
-    # two unseen speakers, 8 utterances each; the network learned emotion, so v shows it
-    assert scores["probe_speaker_chance"] == pytest.approx(50.0)
-    assert 0.0 <= scores["probe_speaker"] <= 100.0
+    # 8 training speakers, 4 per gender, 2 utterances of every emotion each: chance 1 in 4
+    assert scores["probe_speaker_chance"] == pytest.approx(25.0)
+    # the two unseen speakers are one woman and one man, 8 utterances each
+    assert scores["probe_gender_chance"] == pytest.approx(50.0)
     assert scores["probe_emotion_chance"] == pytest.approx(25.0)
-    assert scores["probe_emotion"] >= 75.0
+    for model in PROBE_MODELS:
+        assert 0.0 <= scores[f"probe_speaker_{model}"] <= 100.0
+        assert 0.0 <= scores[f"probe_gender_{model}"] <= 100.0
+    assert scores["probe_emotion_linear"] >= 75.0  # the network learned emotion; v shows it
 
 
-def test_probe_reads_what_is_there_and_not_what_is_not() -> None:
-    rng = np.random.default_rng(0)
-    speakers = np.repeat(["A", "B"], 40)
-    v = rng.standard_normal((80, 16))
-    separable = v + 3.0 * (speakers == "A")[:, None]
-    found = probe_accuracy(separable, speakers, n_splits=5, seed=0)
-    assert found["accuracy"] > 0.95 and found["chance"] == pytest.approx(0.5)
-    noise = probe_accuracy(v, speakers, n_splits=5, seed=0)
-    assert noise["accuracy"] < 0.75
-    assert probe_accuracy(v, speakers, 5, 0) == noise  # seeded
+def test_training_corpus_needs_a_label_for_every_utterance(trained: dict, tmp_path: Path) -> None:
+    labels_path, features_path = write_training_corpus(tmp_path, trained)
+    trained["labels"].iloc[1:].to_parquet(labels_path)
+    with pytest.raises(CorpusError, match=r"train_features\.parquet.*does not label"):
+        TrainingCorpus.load(labels_path, features_path)
 
 
-def test_probe_drops_classes_too_small_to_hold_out() -> None:
-    v = np.random.default_rng(1).standard_normal((22, 4))
-    targets = np.array(["a"] * 10 + ["b"] * 10 + ["c"] * 2)
-    result = probe_accuracy(v, targets, n_splits=5, seed=0)
-    assert (result["n"], result["dropped"]) == (20, 2)
-    single = probe_accuracy(v[:12], targets[:12], n_splits=5, seed=0)
-    assert single["accuracy"] is None and single["chance"] is None
+def _fold(fold: int, seed: int, **scores) -> dict:
+    base = dict.fromkeys(("wa_val", "wa_test", "wa_delta", "ua_val", "ua_test", "ua_delta"), 1.0)
+    probes = {f"probe_{k}": 50.0 for k in PROBE_COLUMNS}
+    chances = {f"probe_{k}_chance": 25.0 for k in PROBE_NAMES}
+    return {"fold": fold, "seed": seed, "session": f"S{fold // 2}", "cross_corpus": 30.0,
+            **base, **probes, **chances, **scores}  # fmt: skip
 
 
-def test_summarize_means_spread_and_extremes() -> None:
+def test_summarize_averages_within_sessions_then_over_them() -> None:
     folds = [
-        {"fold": 0, "seed": 1, "wa_val": 50.0, "wa_test": 40.0, "wa_delta": -10.0,
-         "ua_val": 60.0, "ua_test": 50.0, "ua_delta": -10.0, "cross_corpus": 30.0,
-         "probe_speaker": 90.0, "probe_speaker_chance": 50.0, "probe_emotion": None,
-         "probe_emotion_chance": None},
-        {"fold": 1, "seed": 1, "wa_val": 70.0, "wa_test": 60.0, "wa_delta": -10.0,
-         "ua_val": 80.0, "ua_test": 60.0, "ua_delta": -20.0, "cross_corpus": 40.0,
-         "probe_speaker": 70.0, "probe_speaker_chance": 50.0, "probe_emotion": 40.0,
-         "probe_emotion_chance": 30.0},
+        _fold(0, 1, ua_test=50.0, cross_corpus=20.0), _fold(1, 1, ua_test=70.0),
+        _fold(2, 1, ua_test=40.0), _fold(3, 1, ua_test=44.0, cross_corpus=45.0),
+        _fold(4, 1, ua_test=90.0), _fold(5, 1, ua_test=80.0),
+        _fold(4, 2, ua_test=30.0, probe_gender_linear=None, probe_gender_chance=None),
+        _fold(5, 2, ua_test=40.0),
     ]  # fmt: skip
     summary = summarize(folds)
-    assert summary["within"]["wa_val"] == pytest.approx(60.0)
-    assert summary["within_std"]["wa_val"] == pytest.approx(np.std([50, 70], ddof=1))
-    assert summary["cross_corpus"] == {"mean": 35.0, "min": 30.0, "max": 40.0}
-    assert summary["probe"]["speaker"] == pytest.approx(80.0)
-    assert summary["probe"]["emotion"] == pytest.approx(40.0)  # a skipped probe is left out
-    assert (summary["folds"], summary["seeds"]) == (2, 1)
-    # a second seed of fold 1: means over all runs, std over folds of the seed means
-    summary = summarize([*folds, {**folds[1], "seed": 2, "wa_val": 90.0}])
-    assert summary["within"]["wa_val"] == pytest.approx(70.0)
-    assert summary["within_std"]["wa_val"] == pytest.approx(np.std([50, 80], ddof=1))
-    assert (summary["folds"], summary["seeds"]) == (2, 2)
+    assert (summary["folds"], summary["seeds"], summary["sessions"], summary["runs"]) == (
+        6, 2, 3, 4
+    )  # fmt: skip
+    sessions = [60.0, 42.0, 60.0]  # each session's mean over its folds and seeds
+    low, high = stats.t.interval(0.95, 2, loc=np.mean(sessions), scale=stats.sem(sessions))
+    assert summary["within"]["ua_test"] == {
+        "mean": pytest.approx(54.0), "low": pytest.approx(low), "high": pytest.approx(high),
+        "sessions": 3,
+    }  # fmt: skip
+    assert (summary["cross_corpus"]["min"], summary["cross_corpus"]["max"]) == (20.0, 45.0)
+    assert summary["probe"]["speaker_mlp"]["mean"] == 50.0
+    assert summary["probe"]["gender_linear"]["sessions"] == 3  # a skipped probe is left out
+    assert summary["chance"] == {"speaker": 25.0, "gender": 25.0, "emotion": 25.0}
+    near_top = summarize([_fold(2 * s, 1, probe_gender_mlp=v) for s, v in enumerate((100, 70, 99))])
+    assert near_top["probe"]["gender_mlp"]["high"] == 100.0  # clipped: a t-interval goes past
+    one_session = summarize(folds[:2])
+    assert one_session["within"]["ua_test"]["low"] is None
 
 
 def test_confusion_table_counts_and_recall() -> None:
@@ -170,50 +188,93 @@ def test_confusion_table_counts_and_recall() -> None:
     assert "| hap | 0 | 0 | 0 | 0 | n/a |" in table
 
 
-def _summary(ua_test: float) -> dict:
-    within = dict.fromkeys(("wa_val", "wa_test", "wa_delta", "ua_val", "ua_delta"), 1.0)
-    return {
-        "folds": 1,
-        "seeds": 1,
-        "within": {**within, "ua_test": ua_test},
-        "within_std": dict.fromkeys((*within, "ua_test"), 0.0),
-        "cross_corpus": {"mean": 33.3, "min": 30.0, "max": 36.6},
-        "probe": {"speaker": 91.0, "speaker_chance": 50.0, "emotion": None, "emotion_chance": None},
-    }
+REGIMES = ("ec_only", "multitask", "dat", "menan")
+SHIFT = {"ec_only": 0.0, "multitask": 0.0, "dat": 0.0, "menan": 10.0}  # MEnAN +10 UA
 
 
-def test_report_keeps_our_numbers_apart_from_the_papers() -> None:
-    regimes = ("ec_only", "multitask", "dat", "menan")
-    fold = {"fold": 0, "seed": 1, "val_speaker": "Ses01M", "test_speaker": "Ses01F",
-            "ua_test": 61.0, "cross_corpus": 33.3}  # fmt: skip
-    params = {
-        "train_corpus": "iemocap", "cross_corpus": "mosei", "lambda": 0.3,
-        "corpora": {"iemocap": {"root": "/corpora/IEMOCAP_full_release"},
-                    "mosei": {"root": "/corpora/CMU_MOSEI"}},
-        "evaluate": {"probe_splits": 5},
-    }  # fmt: skip
-    text = render(
-        summaries={r: _summary(61.234) for r in regimes},
-        folds={r: [fold] for r in regimes},
-        confusions={r: [{"actual": "neu", "predicted": "neu"}] for r in regimes},
+def _regime_folds(regime: str) -> list[dict]:
+    """10 folds x 2 seeds: session-level spread, seed noise, and a regime shift of test UA."""
+    rng = np.random.default_rng(REGIMES.index(regime))
+    rows = []
+    for fold in range(10):
+        for seed in (1, 2):
+            ua = 60.0 + 3.0 * (fold // 2) + SHIFT[regime] + float(rng.normal(0, 2))
+            rows.append(_fold(fold, seed, ua_test=ua, val_speaker=f"V{fold}",
+                              test_speaker=f"T{fold}"))  # fmt: skip
+    return rows
+
+
+def _render(params: dict) -> str:
+    folds = {r: _regime_folds(r) for r in REGIMES}
+    return render(
+        summaries={r: summarize(f) for r, f in folds.items()},
+        folds=folds,
+        comparisons=compare(folds),
+        confusions={r: [{"actual": "neu", "predicted": "neu"}] for r in REGIMES},
         params=params,
         figures={"tsne": "figures/tsne.png", "curves": "figures/curves.png"},
         tsne_caption="caption",
     )
+
+
+def _params(train_root: str, cross_root: str) -> dict:
+    return {
+        "train_corpus": "iemocap", "cross_corpus": "mosei", "lambda": 0.3,
+        "corpora": {"iemocap": {"root": train_root}, "mosei": {"root": cross_root}},
+        "evaluate": {"probe_splits": 5},
+    }  # fmt: skip
+
+
+def test_report_gives_intervals_and_generated_comparisons() -> None:
+    folds = {r: _regime_folds(r) for r in REGIMES}
+    text = _render(_params("/corpora/IEMOCAP_full_release", "/corpora/CMU_MOSEI"))
+    ua = summarize(folds["menan"])["within"]["ua_test"]
+    assert f"{ua['mean']:.2f} [{ua['low']:.2f}, {ua['high']:.2f}]" in text
+    assert "| MEnAN | 1.00 [1.00, 1.00] | 1.00 [1.00, 1.00] |" in text  # no spread: a point
+    # MEnAN is 10 points up in every session: the interval excludes 0, but five sessions
+    # cannot take the exact test below 2/32, and the sentence says so
+    menan_mt = compare(folds)["menan-multitask"]["ua_test"]
+    assert menan_mt["p"] == pytest.approx(2 / 32) and menan_mt["low"] > 0
     assert (
-        "| MEnAN | 1.00 ± 0.00 | 1.00 ± 0.00 | 1.00 ± 0.00 | 1.00 ± 0.00 | 61.23 ± 0.00 |" in text
+        f"- MEnAN vs Multi-task: {menan_mt['mean']:+.1f} test UA points "
+        f"[{menan_mt['low']:+.1f}, {menan_mt['high']:+.1f}], p = 0.0625: MEnAN higher by the "
+        "interval only; the sign-flip test does not confirm it (p ≥ 0.05)." in text
     )
+    assert "- DAT vs Multi-task:" in text and "test UA points" in text
+    dat_mt = compare(folds)["dat-multitask"]["ua_test"]
+    assert dat_mt["low"] < 0 < dat_mt["high"] and "| DAT - Multi-task | test UA |" in text
+    assert "not distinguishable" in text
+    assert "cannot go below p = 0.0625" in text
+    assert "### Seeds needed" in text and "seeds for 2 points" in text
+    assert "**10 independent training runs**" in text  # 5 sessions x 2 seeds, not 20
+    # per fold: the mean over its two seeds
+    fold0 = np.mean([f["ua_test"] for f in folds["ec_only"] if f["fold"] == 0])
+    assert f"| 0 | V0 | T0 | 2 | {fold0:.1f} / 30.0 |" in text
     assert "the paper's published Table 2 (IEMOCAP)" in text
     assert "| MEnAN | 58.85 | 58.62 | -0.23 | 60.24 | 59.91 | -0.33 |" in text
-    assert "| DAT | 91.00 | 50.00 | n/a | n/a |" in text
-    assert "| EC only | 33.30 | 30.00 | 36.60 |" in text
-    assert "synthetic demo" not in text and "lambda: 0.3" in text
-    assert "![t-SNE](figures/tsne.png)" in text
-    params["corpora"]["iemocap"]["root"] = "data/demo/IEMOCAP_full_release"
-    assert "synthetic demo corpora" in render(
-        {r: _summary(1.0) for r in regimes}, {r: [fold] for r in regimes},
-        {r: [] for r in regimes}, params, {"tsne": "t.png", "curves": "c.png"}, "",
-    )  # fmt: skip
+    assert "| chance | 25.0 | 25.0 | 25.0 | 25.0 | 25.0 | 25.0 |" in text
+    assert "lambda: 0.3" in text and "![t-SNE](figures/tsne.png)" in text
+
+
+def test_report_says_which_corpus_is_the_demo() -> None:
+    real, demo = "/corpora/IEMOCAP_full_release", "data/demo/CMU_MOSEI"
+    assert "**Data: the corpora named below, both real.**" in _render(_params(real, real))
+    both = _render(_params("data/demo/IEMOCAP_full_release", demo))
+    assert "**Data: the synthetic demo corpora**" in both
+    mixed = _render(_params(real, demo))
+    assert (
+        "training corpus `iemocap` is real; the cross-corpus set `mosei` is the synthetic demo"
+        in mixed
+        and "synthetic demo corpora" not in mixed
+    )
+    assert "training corpus `iemocap` is the synthetic demo" in _render(
+        _params("data/demo/IEMOCAP_full_release", real)
+    )
+
+
+def test_seed_plan_needs_two_seeds() -> None:
+    folds = {r: [f for f in _regime_folds(r) if f["seed"] == 1] for r in REGIMES}
+    assert "Not estimable from this run (5 session(s), 1 seed(s))" in seed_plan_text(folds)
 
 
 def test_figures_are_png_and_byte_stable(trained: dict, tmp_path: Path) -> None:

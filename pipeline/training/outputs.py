@@ -9,7 +9,7 @@ A (fold, seed) directory holds ``model.pt`` (the selected weights as an ordinary
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +113,36 @@ def write_outputs(
     (target / "fold.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
-def load_fold_model(path: Path, store: FrameStore, device: str) -> tuple[EmotionSpeakerNet, Inputs]:
-    """A fold's selected network, and inputs from ``store`` standardized as in its training."""
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    config = checkpoint["config"]
-    net = EmotionSpeakerNet(
-        len(checkpoint["emotions"]), len(checkpoint["train_speakers"]), config["embedding"]
-    )
-    net.load_state_dict(checkpoint["state_dict"])
-    max_frames = round(config["max_seconds"] * FRAMES_PER_SECOND)
-    mean, std = checkpoint["mean"].numpy(), checkpoint["std"].numpy()
-    return net.to(device), Inputs(DeviceFrames(store, device), mean, std, max_frames)
+@dataclass
+class FoldModel:
+    """A fold's selected network and its training standardization, to score any corpus."""
+
+    net: EmotionSpeakerNet
+    mean: np.ndarray
+    std: np.ndarray
+    max_frames: int
+    device: str
+
+    @classmethod
+    def load(cls, path: Path, device: str) -> FoldModel:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+        config = checkpoint["config"]
+        net = EmotionSpeakerNet(
+            len(checkpoint["emotions"]), len(checkpoint["train_speakers"]), config["embedding"]
+        )
+        net.load_state_dict(checkpoint["state_dict"])
+        return cls(
+            net=net.to(device),
+            mean=checkpoint["mean"].numpy(),
+            std=checkpoint["std"].numpy(),
+            max_frames=round(config["max_seconds"] * FRAMES_PER_SECOND),
+            device=device,
+        )
+
+    def inputs(self, store: FrameStore) -> Inputs:
+        """Inputs from ``store`` standardized as in this model's training."""
+        return Inputs(DeviceFrames(store, self.device), self.mean, self.std, self.max_frames)
+
+    def predict(self, store: FrameStore, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(emotion probabilities, embeddings v) of the given rows of ``store``."""
+        return predict(self.net, self.inputs(store), rows)

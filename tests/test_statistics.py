@@ -1,0 +1,106 @@
+"""Intervals, paired tests and the seed plan, checked against scipy and by enumeration."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pipeline.statistics import (
+    Paired,
+    paired,
+    paired_differences,
+    seed_plan,
+    session_values,
+    sign_flip_p,
+    t_interval,
+)
+
+
+def test_t_interval_is_scipys_student_t_interval() -> None:
+    values = np.array([61.0, 55.5, 70.25, 58.0, 66.0])
+    low, high = stats.t.interval(0.95, df=4, loc=values.mean(), scale=stats.sem(values))
+    found = t_interval(values)
+    assert (found.mean, found.sessions) == (pytest.approx(values.mean()), 5)
+    assert (found.low, found.high) == (pytest.approx(low), pytest.approx(high))
+    assert t_interval([3.0]).low is None and t_interval([3.0]).mean == 3.0
+    assert (t_interval([2.0, 2.0]).low, t_interval([2.0, 2.0]).high) == (2.0, 2.0)
+
+
+def _enumerated_p(d: np.ndarray) -> float:
+    """Two-sided sign-flip p by brute force: share of flips with |mean| >= the observed."""
+    observed = abs(d.mean())
+    flips = [abs((d * s).mean()) for s in itertools.product((-1, 1), repeat=len(d))]
+    return float(np.mean(np.array(flips) >= observed - 1e-12))
+
+
+def test_sign_flip_p_is_exact() -> None:
+    d = np.array([2.5, -0.5, 1.0, 3.0, 0.75, -1.25])
+    assert sign_flip_p(d) == pytest.approx(_enumerated_p(d))
+    # five sessions all one way: the smallest two-sided p five sessions can give
+    assert sign_flip_p([1.0, 2.0, 0.5, 3.0, 1.5]) == pytest.approx(2 / 32)
+    assert sign_flip_p([1.0]) is None
+
+
+def _rows(values: dict[tuple[int, int], float], column: str = "ua_test") -> pd.DataFrame:
+    """(fold, seed) -> value, with folds 2s and 2s+1 in session s."""
+    return pd.DataFrame(
+        [{"fold": f, "seed": s, "session": f"S{f // 2}", column: v} for (f, s), v in values.items()]
+    )
+
+
+def test_paired_compares_sessions_not_folds() -> None:
+    rng = np.random.default_rng(0)
+    keys = [(f, s) for f in range(10) for s in (1, 2)]
+    a = {k: float(rng.normal(60, 5)) for k in keys}
+    b = {k: float(rng.normal(58, 5)) for k in keys}
+    diffs = paired_differences(_rows(a), _rows(b), "ua_test")
+    assert len(diffs) == 20
+    per_session = [
+        np.mean([a[k] - b[k] for k in keys if k[0] // 2 == s]) for s in range(5)
+    ]  # fold and seed averaged within each session
+    np.testing.assert_allclose(session_values(diffs, "difference"), per_session)
+    result = paired(diffs)
+    assert result.sessions == 5 and result.mean == pytest.approx(np.mean(per_session))
+    low, high = stats.ttest_1samp(per_session, 0).confidence_interval(0.95)
+    assert (result.low, result.high) == (pytest.approx(low), pytest.approx(high))
+    assert result.p == pytest.approx(_enumerated_p(np.array(per_session)))
+    with pytest.raises(ValueError, match=r"no \(fold, seed\) runs in common"):
+        paired_differences(_rows({(0, 1): 1.0}), _rows({(0, 2): 1.0}), "ua_test")
+
+
+def test_direction_from_the_interval_confirmation_from_the_test() -> None:
+    assert Paired(2.0, 0.5, 3.5, 6, p=0.03).direction == 1
+    assert Paired(2.0, 0.5, 3.5, 6, p=0.03).confirmed
+    assert Paired(-2.0, -3.5, -0.5, 6, p=0.03).direction == -1
+    assert Paired(2.0, -0.5, 3.5, 6, p=0.03).direction == 0  # interval covers 0
+    assert not Paired(2.0, 0.5, 3.5, 5, p=0.0625).confirmed  # p at five sessions' floor
+    assert Paired(2.0, None, None, 1).direction == 0 and not Paired(2.0, None, None, 1).confirmed
+
+
+def _seeded_differences(between: float, seed_sd: float, sessions: int, seeds: int) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = []
+    for s in range(sessions):
+        effect = rng.normal(0, between)
+        rows += [{"session": f"S{s}", "seed": k, "fold": 2 * s, "difference": effect +
+                  rng.normal(0, seed_sd)} for k in range(seeds)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_seed_plan_splits_seed_noise_from_session_spread() -> None:
+    noisy = seed_plan(_seeded_differences(0.0, 4.0, sessions=5, seeds=40), difference=2.0)
+    assert noisy.seed == pytest.approx(4.0, rel=0.15) and noisy.between < 1.0
+    # the formula the plan solves: (t(.975, 4) + t(.8, 4)) * sqrt(seed_var / k / 5) <= 2
+    factor = stats.t.ppf(0.975, 4) + stats.t.ppf(0.8, 4)
+    se = np.sqrt((noisy.between**2 + noisy.seed**2 / noisy.seeds) / 5)
+    se_fewer = np.sqrt((noisy.between**2 + noisy.seed**2 / (noisy.seeds - 1)) / 5)
+    assert factor * se <= 2.0 < factor * se_fewer
+    assert noisy.p_floor == pytest.approx(2 / 32)
+    spread = seed_plan(_seeded_differences(6.0, 1.0, sessions=5, seeds=3), difference=2.0)
+    assert spread.between > 3.0 and spread.seeds is None  # more seeds cannot help
+    with pytest.raises(ValueError, match="at least 2 sessions with at least 2 seeds"):
+        seed_plan(_seeded_differences(1.0, 1.0, sessions=5, seeds=1), difference=2.0)
