@@ -61,7 +61,7 @@ def tsne_figure(
             ax.set_yticks([])
             ax.legend(loc="best", fontsize=8, markerscale=1.5)
     fig.suptitle(f"t-SNE of the embedding v on two unseen speakers ({subtitle})")
-    _save(fig, target)
+    save_png(fig, target)
 
 
 def curves_figure(curves: Mapping[str, list[dict[str, Any]]], target: Path) -> None:
@@ -80,9 +80,10 @@ def curves_figure(curves: Mapping[str, list[dict[str, Any]]], target: Path) -> N
         ax.grid(alpha=0.3)
         if ax.lines:  # ec_only alone has no speaker classifier to plot
             ax.legend()
-    _save(fig, target)
+    save_png(fig, target)
 
 
-def _save(fig: Figure, target: Path) -> None:
+def save_png(fig: Figure, target: Path) -> None:
+    """Write a figure atomically as a PNG without a software stamp (byte-stable)."""
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=110, metadata=PNG_METADATA)

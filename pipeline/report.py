@@ -127,15 +127,16 @@ def paper_tables() -> tuple[str, str]:
 def compare(folds: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Every comparison of COMPARISONS on every measure of MEASURES, paired per session.
 
-    Keyed ``"<a>-<b>"`` then by measure, each a ``Paired`` as a dict (for the metrics file).
+    Keyed ``"<a>-<b>"`` then by measure, each a ``Paired`` as a dict (for the metrics file),
+    or None where the measure exists in no run (a probe with too few utterances to run).
     """
     tables = {r: pd.DataFrame(rows) for r, rows in folds.items()}
-    return {
-        f"{a}-{b}": {
-            m: asdict(paired(paired_differences(tables[a], tables[b], m))) for m in MEASURES
-        }
-        for a, b in COMPARISONS
-    }
+
+    def one(a: str, b: str, measure: str) -> dict[str, Any] | None:
+        differences = paired_differences(tables[a], tables[b], measure)
+        return None if differences.empty else asdict(paired(differences))
+
+    return {f"{a}-{b}": {m: one(a, b, m) for m in MEASURES} for a, b in COMPARISONS}
 
 
 def reading(a: str, stat: Mapping[str, Any]) -> str:
@@ -149,8 +150,10 @@ def reading(a: str, stat: Mapping[str, Any]) -> str:
     return f"{said} by the interval only; the sign-flip test does not confirm it (p ≥ {ALPHA})"
 
 
-def verdict(a: str, b: str, measure: str, stat: Mapping[str, Any]) -> str:
+def verdict(a: str, b: str, measure: str, stat: Mapping[str, Any] | None) -> str:
     """One sentence, from the numbers: the difference, its interval, p and what they allow."""
+    if stat is None:
+        return f"{TITLES[a]} vs {TITLES[b]}: no {MEASURES[measure]} in any run."
     head = f"{TITLES[a]} vs {TITLES[b]}: {stat['mean']:+.1f} {MEASURES[measure]} points"
     if stat["low"] is None:
         return f"{head} (one session, so no interval): not distinguishable."
@@ -165,7 +168,7 @@ def comparison_table(comparisons: Mapping[str, Mapping[str, Mapping[str, Any]]])
         for measure, stat in measures.items():
             rows.append([
                 f"{TITLES[a]} - {TITLES[b]}", MEASURES[measure], with_interval(stat),
-                _num(stat["p"], 3), reading(a, stat),
+                _num(stat and stat["p"], 3), reading(a, stat) if stat else "n/a",
             ])  # fmt: skip
     return markdown_table(
         ("Comparison", "Measure", "difference [95 % interval]", "p", "reading"), rows

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,8 @@ LAMBDA_STAGES = {
     "train_multitask", "train_dat", "train_menan",
     "evaluate@multitask", "evaluate@dat", "evaluate@menan", "report",
 }  # fmt: skip
-TINY_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1], "seeds": [1234, 7]}
+# two sessions (folds 0-3), so every summary has a 95 % interval over sessions
+TINY_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1, 2, 3], "seeds": [1234, 7]}
 SPEEDS = [0.8, 0.9, 1.1, 1.2]
 OUTPUTS = ("data/", "metrics/", "plots/", "reports/")  # what the pipeline writes, not copied
 
@@ -123,7 +126,7 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     for regime in ("ec_only", "multitask", "dat", "menan"):
         out = project / "data" / "train" / regime
         runs = sorted(str(p.relative_to(out)) for p in out.glob("*/*"))
-        assert runs == ["fold00/seed1234", "fold00/seed7", "fold01/seed1234", "fold01/seed7"]
+        assert runs == [f"fold{f:02d}/seed{s}" for f in range(4) for s in (1234, 7)]
         fold = json.loads((out / "fold01" / "seed7" / "fold.json").read_text())
         assert (fold["test"], fold["val"], fold["seed"]) == (folds[1]["test"], folds[1]["val"], 7)
         assert (project / "plots" / "train" / f"{regime}.json").is_file()
@@ -136,13 +139,37 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     metrics = shown[""]["data"]
     assert "metrics/labels/mosei.json" in metrics
     menan = metrics["metrics/eval/menan.json"]["data"]
-    assert menan["folds"] == 2 and menan["seeds"] == 2 and 0 <= menan["within"]["ua_test"] <= 100
+    assert (menan["folds"], menan["seeds"], menan["sessions"], menan["runs"]) == (4, 2, 2, 4)
+    ua = menan["within"]["ua_test"]
+    assert 0 <= ua["low"] <= ua["mean"] <= ua["high"] <= 100 and ua["sessions"] == 2
     scored = json.loads((project / "data" / "eval" / "menan" / "folds.json").read_text())
-    assert sorted((f["fold"], f["seed"]) for f in scored) == [(0, 7), (0, 1234), (1, 7), (1, 1234)]
-    assert set(menan["cross_corpus"]) == {"mean", "min", "max"}
+    assert sorted((f["fold"], f["seed"]) for f in scored) == [
+        (f, s) for f in range(4) for s in (7, 1234)
+    ]
+    assert set(menan["cross_corpus"]) == {"mean", "low", "high", "sessions", "min", "max"}
+    # every probe is in the file; the tiny corpus is too small for most (null, which
+    # `dvc metrics show` leaves out)
+    written = json.loads((project / "metrics" / "eval" / "menan.json").read_text())
+    assert set(written["probe"]) == {
+        f"{p}_{m}" for p in ("speaker", "gender", "emotion") for m in ("linear", "mlp")
+    }
+    comparisons = metrics["metrics/report/comparisons.json"]["data"]
+    assert set(comparisons) == {"menan-ec_only", "menan-multitask", "menan-dat", "dat-multitask"}
+    assert set(comparisons["menan-multitask"]["ua_test"]) == {
+        "mean",
+        "low",
+        "high",
+        "sessions",
+        "p",
+    }
     report = (project / "reports" / "report.md").read_text()
-    for heading in ("## Table 2", "## Table 3", "probe", "synthetic demo", "![t-SNE]"):
+    for heading in ("## Paired comparisons", "## Table 2", "## Table 3", "probes",
+                    "**Data: the synthetic demo corpora**", "![t-SNE]"):  # fmt: skip
         assert heading in report
+    # two sessions: the sign-flip test can only give 0.5 or 1
+    assert re.search(
+        r"- MEnAN vs Multi-task: [-+]\d+\.\d test UA points \[.*\], p = (0\.5|1): ", report
+    )
     for figure in ("tsne.png", "curves.png"):
         assert (project / "reports" / "figures" / figure).read_bytes().startswith(b"\x89PNG")
     dvc(project, "plots", "show", "-o", "rendered")
@@ -200,3 +227,36 @@ def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
     failed = dvc(project, "repro", check=False)
     assert failed.returncode != 0
     assert "expected class counts" in failed.stdout + failed.stderr
+
+
+def _wait_for_queue(root: Path, timeout_s: float = 900) -> str:
+    """Poll `dvc queue status` until nothing is queued or running; return the last status."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = dvc(root, "queue", "status").stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            return status
+        time.sleep(3)
+    raise AssertionError(f"queue still busy after {timeout_s} s:\n{status}")
+
+
+@pytest.mark.slow
+def test_a_queued_lambda_sweep_and_its_report(project: Path) -> None:
+    git(project, "checkout", "--", "params.yaml")  # undo what earlier tests set
+    dvc(project, "repro")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "baseline results", "--allow-empty")
+    dvc(project, "exp", "run", "--queue", "-S", "lambda=0.3,0.7")
+    dvc(project, "queue", "start", "--jobs", "1")
+    status = _wait_for_queue(project)
+    assert status.count("Success") == 2 and "Failed" not in status, status
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.sweep_report"],
+        cwd=project, env=_env(project), capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sweep = (project / "reports" / "sweep.md").read_text()
+    lambdas = re.findall(r"^\| (0\.\d) \|", sweep, flags=re.MULTILINE)
+    assert lambdas == ["0.3", "0.5", "0.7"]  # the two queued experiments and the baseline
+    assert "EC only (reads no lambda), the reference: test UA" in sweep
+    assert (project / "reports" / "figures" / "sweep.png").read_bytes().startswith(b"\x89PNG")

@@ -205,7 +205,11 @@ def _regime_folds(regime: str) -> list[dict]:
 
 
 def _render(params: dict) -> str:
-    folds = {r: _regime_folds(r) for r in REGIMES}
+    return _render_folds({r: _regime_folds(r) for r in REGIMES}, params)
+
+
+def _render_folds(folds: dict, params: dict | None = None) -> str:
+    params = params or _params("/corpora/IEMOCAP_full_release", "/corpora/CMU_MOSEI")
     return render(
         summaries={r: summarize(f) for r, f in folds.items()},
         folds=folds,
@@ -254,6 +258,12 @@ def test_report_gives_intervals_and_generated_comparisons() -> None:
     assert "| MEnAN | 58.85 | 58.62 | -0.23 | 60.24 | 59.91 | -0.33 |" in text
     assert "| chance | 25.0 | 25.0 | 25.0 | 25.0 | 25.0 | 25.0 |" in text
     assert "lambda: 0.3" in text and "![t-SNE](figures/tsne.png)" in text
+    # a probe that ran nowhere (too few utterances) is n/a, not an error
+    for rows in folds.values():
+        for row in rows:
+            row["probe_speaker_mlp"] = None
+    assert compare(folds)["menan-dat"]["probe_speaker_mlp"] is None
+    assert "| MEnAN - DAT | speaker probe (MLP) | n/a | n/a | n/a |" in _render_folds(folds)
 
 
 def test_report_says_which_corpus_is_the_demo() -> None:

@@ -1,0 +1,49 @@
+"""The lambda sweep report (a command, not a DVC stage): reports/sweep.md and its figure.
+
+Usage: python -m stages.sweep_report [REPORT_DIR]   (default: reports)
+
+Run after the sweep's experiments have finished, for example
+    dvc exp run --queue -S 'lambda=0.1,0.3,0.5,0.7,0.9' && dvc queue start
+It reads every experiment of the current commit through `dvc exp show --json`, so it is
+not a stage: no stage can depend on experiments that do not exist yet.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from pipeline.atomic import atomic_path
+from pipeline.cli import log, run_stage
+from pipeline.errors import ConfigError
+from pipeline.sweep import read_sweep, sweep_figure, sweep_markdown
+
+
+def exp_show() -> list[dict]:
+    """`dvc exp show --json` of the current repository, parsed."""
+    result = subprocess.run(
+        ["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise ConfigError(f"`dvc exp show --json` failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def main(argv: list[str]) -> None:
+    report_dir = Path(argv[0]) if argv else Path("reports")
+    try:
+        sweep = read_sweep(exp_show())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    for name, why in sweep.left_out.items():
+        log.warning("experiment %s left out: %s", name, why)
+    sweep_figure(sweep, report_dir / "figures" / "sweep.png")
+    with atomic_path(report_dir / "sweep.md") as tmp:
+        tmp.write_text(sweep_markdown(sweep))
+    lams = ", ".join(f"{p.lam:g}" for p in sweep.points)
+    log.info("wrote %s: lambda = %s", report_dir / "sweep.md", lams)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,78 @@
+"""The sweep report from `dvc exp show --json` rows: which experiments count, and the output."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from pipeline.sweep import read_sweep, sweep_figure, sweep_markdown
+
+PARAMS = {"lambda": 0.5, "n_jobs": -1, "train": {"seeds": [1, 2], "epochs": 12}}
+
+
+def _stat(mean: float) -> dict:
+    return {"mean": mean, "low": mean - 2.0, "high": mean + 2.0, "sessions": 5}
+
+
+def _entry(rev: str, lam: float, ua: float, **params) -> dict:
+    """One row as `dvc exp show --json` writes it (the fields the sweep reads)."""
+    metrics = {
+        f"metrics/eval/{r}.json": {
+            "data": {"within": {"ua_test": _stat(ua + k)}, "probe": {"speaker_mlp": _stat(30.0)}}
+        }
+        for k, r in enumerate(("ec_only", "multitask", "dat", "menan"))
+    }
+    data = copy.deepcopy(PARAMS) | {"lambda": lam} | params
+    return {
+        "rev": rev, "name": None, "error": None, "experiments": None,
+        "data": {"params": {"params.yaml": {"data": data}}, "metrics": metrics},
+    }  # fmt: skip
+
+
+def _exp(name: str, entry: dict) -> dict:
+    return {"name": name, "executor": None, "revs": [{**entry, "name": name}]}
+
+
+def _show() -> list[dict]:
+    baseline = {**_entry("a" * 40, 0.5, 60.0), "name": "main"}
+    failed = {**_entry("f" * 40, 0.9, 0.0), "error": {"msg": "stage failed"}, "data": {}}
+    baseline["experiments"] = [
+        _exp("lam07", _entry("c" * 40, 0.7, 65.0, n_jobs=2)),  # n_jobs is not a result
+        _exp("lam03", _entry("b" * 40, 0.3, 55.0)),
+        _exp("again05", _entry("d" * 40, 0.5, 60.0)),
+        _exp("seeds", _entry("e" * 40, 0.1, 50.0, train={"seeds": [1], "epochs": 12})),
+        _exp("broken", failed),
+    ]
+    return [_entry("workspace", 0.5, 60.0), baseline]
+
+
+def test_sweep_keeps_experiments_that_differ_in_lambda_alone() -> None:
+    sweep = read_sweep(_show())
+    assert [(p.name, p.lam) for p in sweep.points] == [
+        ("lam03", 0.3), ("main", 0.5), ("lam07", 0.7),
+    ]  # fmt: skip
+    assert sweep.baseline.name == "main"
+    assert sweep.left_out == {
+        "seeds": "differs from the baseline in train.seeds",
+        "broken": "failed or not finished",
+    }
+    assert sweep.points[0].stat("menan", "ua_test")["mean"] == 58.0
+    with pytest.raises(ValueError, match="no committed baseline"):
+        read_sweep([_entry("workspace", 0.5, 60.0)])
+
+
+def test_sweep_writes_a_table_and_a_png(tmp_path: Path) -> None:
+    sweep = read_sweep(_show())
+    text = sweep_markdown(sweep)
+    assert "| 0.3 | lam03 | 56.0 [54.0, 58.0] | 57.0 [55.0, 59.0] | 58.0 [56.0, 60.0] |" in text
+    assert "EC only (reads no lambda), the reference: test UA 60.0 [58.0, 62.0]" in text
+    assert "- `seeds`: differs from the baseline in train.seeds" in text
+    sweep_figure(sweep, tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").read_bytes().startswith(b"\x89PNG")
+    for point in sweep.points:  # a probe that ran nowhere (null, dropped): no point, no error
+        for summary in point.metrics.values():
+            del summary["probe"]["speaker_mlp"]
+    sweep_figure(sweep, tmp_path / "without_probe.png")
+    assert "n/a" in sweep_markdown(sweep)
