@@ -25,6 +25,8 @@ REFERENCE = "ec_only"
 MEASURES = {"ua_test": "test UA (%)", "speaker_mlp": "speaker probe, MLP (%)"}
 """What the sweep plots: Table 2's test UA and the controlled speaker probe."""
 IGNORED_PARAMS = ("lambda", "n_jobs")
+DODGE = 0.008
+"""Horizontal offset between the regimes' error bars at one lambda, in lambda units."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ def sweep_figure(sweep: Sweep, target: Path) -> None:
                 [s["mean"] - s["low"] if s["low"] is not None else 0.0 for s in stats],
                 [s["high"] - s["mean"] if s["high"] is not None else 0.0 for s in stats],
             ]
-            ax.errorbar(lams, means, yerr=errors, marker="o", capsize=3, color=f"C{i + 1}",
+            dodged = [lam + DODGE * (i - 1) for lam in lams]  # keep the bars apart
+            ax.errorbar(dodged, means, yerr=errors, marker="o", capsize=3, color=f"C{i + 1}",
                         label=TITLES[regime])  # fmt: skip
         reference = sweep.baseline.stat(REFERENCE, measure)
         if reference is not None:
