@@ -8,7 +8,6 @@ reference blocks, labelled as the paper's, so they can never be mistaken for our
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
@@ -17,7 +16,15 @@ import yaml
 from pipeline import EMOTIONS
 from pipeline.metrics import WITHIN_KEYS
 from pipeline.probe import PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
-from pipeline.statistics import ALPHA, POWER, Paired, paired, paired_differences, seed_plan
+from pipeline.statistics import (
+    ALPHA,
+    POWER,
+    Paired,
+    paired,
+    paired_differences,
+    seed_plan,
+    sign_flip_floor,
+)
 
 TITLES = {"ec_only": "EC only", "multitask": "Multi-task", "dat": "DAT", "menan": "MEnAN"}
 
@@ -134,7 +141,7 @@ def compare(folds: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, An
 
     def one(a: str, b: str, measure: str) -> dict[str, Any] | None:
         differences = paired_differences(tables[a], tables[b], measure)
-        return None if differences.empty else asdict(paired(differences))
+        return None if differences.empty else paired(differences).as_dict()
 
     return {f"{a}-{b}": {m: one(a, b, m) for m in MEASURES} for a, b in COMPARISONS}
 
@@ -204,7 +211,7 @@ def seed_plan_text(folds: Mapping[str, list[dict[str, Any]]]) -> str:
         'here. More seeds shrink only the seed part; "none suffices" means the '
         "between-session spread alone is too large for this many sessions. The exact "
         f"sign-flip test over {sessions} sessions cannot go below p = "
-        f"{2 / 2**sessions:.3g} whatever the seeds.\n\n{table}"
+        f"{sign_flip_floor(sessions):.3g} whatever the seeds.\n\n{table}"
     )
 
 
@@ -307,7 +314,7 @@ def render(
         ),
         "A comparison reads *higher* or *lower* only when its 95 % interval excludes 0, and "
         f"says so when the distribution-free sign-flip test does not confirm it (p ≥ {ALPHA}); "
-        f"with {sessions} sessions that test cannot go below p = {2 / 2**sessions:.3g}.",
+        f"with {sessions} sessions that test cannot go below p = {sign_flip_floor(sessions):.3g}.",
         comparison_table(comparisons),
         "### Seeds needed",
         seed_plan_text(folds),

@@ -59,6 +59,11 @@ class Paired(Interval):
         return self.p is not None and self.p < ALPHA
 
 
+def sign_flip_floor(sessions: int) -> float:
+    """The smallest two-sided p the exact sign-flip test can give over this many sessions."""
+    return 2.0 / 2**sessions
+
+
 def session_values(rows: pd.DataFrame, column: str) -> pd.Series:
     """Per session: the mean of ``column`` over that session's folds and seeds."""
     return rows.groupby("session")[column].mean().dropna()
@@ -166,5 +171,5 @@ def seed_plan(differences: pd.DataFrame, difference: float, max_seeds: int = 100
         between=float(np.sqrt(between_var)),
         seed=float(np.sqrt(seed_var)),
         seeds=needed,
-        p_floor=2.0 / 2**sessions,
+        p_floor=sign_flip_floor(sessions),
     )
