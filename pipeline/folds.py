@@ -16,13 +16,20 @@ import pandas as pd
 
 from pipeline.errors import ConfigError
 
+PROTOCOL_NEEDS = "the 10-fold protocol needs at least 2 sessions of 2 speakers"
+
 
 def sessions_of(labels: pd.DataFrame) -> dict[str, list[str]]:
     """Session -> its two speakers (sorted), from the label table."""
     if labels["session"].isna().all():
         speakers = sorted(labels["speaker"].unique())
+        if len(speakers) < 4:
+            raise ConfigError(f"{PROTOCOL_NEEDS}; found {len(speakers)} speaker(s): {speakers}")
         if len(speakers) % 2:
-            raise ConfigError(f"cannot pair an odd number of speakers into sessions: {speakers}")
+            raise ConfigError(
+                f"cannot pair an odd number of speakers into sessions ({PROTOCOL_NEEDS}, "
+                f"paired in sorted order without a session column): {speakers}"
+            )
         return {f"pair{i // 2:02d}": speakers[i : i + 2] for i in range(0, len(speakers), 2)}
     if labels["session"].isna().any():
         raise ConfigError("some utterances have a session and others none; give every row one")
@@ -37,7 +44,7 @@ def make_folds(labels: pd.DataFrame) -> list[dict[str, Any]]:
     """Two folds per session: (test, val) = (a, b), then (b, a); everyone else trains."""
     sessions = sessions_of(labels)
     if len(sessions) < 2:
-        raise ConfigError(f"need at least two sessions to hold one out, got {sorted(sessions)}")
+        raise ConfigError(f"{PROTOCOL_NEEDS}; found {len(sessions)}: {sorted(sessions)}")
     folds = []
     for session, (first, second) in sessions.items():
         train = sorted(s for other, pair in sessions.items() if other != session for s in pair)

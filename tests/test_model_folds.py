@@ -95,3 +95,19 @@ def test_entropy_is_maximal_for_uniform_output_and_never_nan() -> None:
     entropy(logits * 1e3).sum().backward()
     assert torch.isfinite(logits.grad).all()
     assert (entropy(torch.randn(3, 64, 8)) < math.log(8)).all()  # any leading dimensions
+
+
+@pytest.mark.parametrize(
+    ("speakers", "sessions", "pattern"),
+    [
+        (["A"], [None], r"at least 2 sessions of 2 speakers; found 1 speaker\(s\): \['A'\]"),
+        (["A", "B"], ["S1", "S1"], r"at least 2 sessions of 2 speakers; found 1: \['S1'\]"),
+        (["A", "B", "C", "D", "E"], [None] * 5, r"odd number of speakers"),
+    ],
+)
+def test_a_corpus_too_small_for_the_protocol_says_what_it_needs(
+    speakers: list, sessions: list, pattern: str
+) -> None:
+    labels = pd.DataFrame({"speaker": speakers, "session": sessions, "label": "neu"})
+    with pytest.raises(ConfigError, match=pattern):
+        make_folds(labels)

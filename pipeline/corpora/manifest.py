@@ -22,6 +22,9 @@ from pipeline.errors import CorpusError
 
 REQUIRED = ("path", "speaker", "label")
 OPTIONAL = ("session", "start_s", "end_s", "gender", "utt_id")
+END_TOLERANCE_S = 0.5
+"""How far an ``end_s`` may overrun its file (rounding, a trailing frame) before it is an
+error: further means wrong units (milliseconds for seconds) or the wrong file."""
 
 
 def _float(value: str, column: str, path: Path, line: int) -> float:
@@ -53,7 +56,10 @@ def prepare(
 
     rows: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
-    with csv_path.open(newline="", encoding="utf-8") as handle:
+    seen_rows: dict[tuple[str, ...], int] = {}
+    seen_segments: dict[tuple[str, float | None, float | None], int] = {}
+    # utf-8-sig: spreadsheet programs start a CSV with a byte-order mark
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in reader.fieldnames or []]
         missing = [c for c in REQUIRED if c not in header]
@@ -69,17 +75,10 @@ def prepare(
             empty = [c for c in REQUIRED if not values.get(c)]
             if empty:
                 raise CorpusError(csv_path, f"empty value in {empty}", line)
-            raw = values["label"]
-            if raw not in mapping:
-                raise CorpusError(
-                    csv_path,
-                    f"label {raw!r} is not in the label map; map it to one of {EMOTIONS} "
-                    "or to null to drop it",
-                    line,
-                )
-            if mapping[raw] is None:
-                dropped[raw] += 1
-                continue
+            row_key = tuple(values.get(c, "") for c in header)
+            if row_key in seen_rows:
+                raise CorpusError(csv_path, f"repeats line {seen_rows[row_key]} exactly", line)
+            seen_rows[row_key] = line
             audio = Path(values["path"])
             audio = audio if audio.is_absolute() else root / audio
             start = end = None
@@ -92,6 +91,25 @@ def prepare(
                     raise CorpusError(
                         csv_path, f"need 0 <= start_s < end_s, got {start}, {end}", line
                     )
+            segment = (str(audio), start, end)
+            if segment in seen_segments:
+                raise CorpusError(
+                    csv_path,
+                    f"the same segment (path, start_s, end_s) as line {seen_segments[segment]}",
+                    line,
+                )
+            seen_segments[segment] = line
+            raw = values["label"]
+            if raw not in mapping:
+                raise CorpusError(
+                    csv_path,
+                    f"label {raw!r} is not in the label map; map it to one of {EMOTIONS} "
+                    "or to null to drop it",
+                    line,
+                )
+            if mapping[raw] is None:
+                dropped[raw] += 1
+                continue
             rows.append(
                 {
                     "utt_id": values.get("utt_id") or None,
@@ -131,6 +149,17 @@ def prepare(
         raise CorpusError(
             csv_path,
             f"start_s {first['start_s']} lies past the end of {first['audio_path']}",
+            int(first["line"]),
+        )
+    overrun = table["end_s"] > duration + END_TOLERANCE_S
+    if overrun.any():
+        first = table[overrun].iloc[0]
+        length = audio_info[first["audio_path"]].duration_s
+        raise CorpusError(
+            csv_path,
+            f"end_s {first['end_s']} lies {first['end_s'] - length:.2f} s past the end of "
+            f"{first['audio_path']} ({length:.2f} s long; more than {END_TOLERANCE_S} s is "
+            "an error): seconds are expected, not milliseconds",
             int(first["line"]),
         )
     table["end_s"] = table["end_s"].clip(upper=duration)
