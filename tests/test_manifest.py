@@ -85,6 +85,16 @@ def test_whole_files_and_optional_columns(tmp_path: Path) -> None:
             "path,speaker,label,utt_id\nx.wav,p,sad,u\ny.wav,p,ang,u\n",
             r"manifest.csv:2: utt_id 'u' is not unique",
         ),
+        ("path,speaker,label\nx.wav,p,sad\nx.wav,p,sad\n", r"manifest.csv:3: repeats line 2"),
+        (
+            "path,speaker,label,start_s,end_s\nx.wav,p,sad,0,0.5\nx.wav,q,ang,0,0.5\n",
+            r"manifest.csv:3: the same segment \(path, start_s, end_s\) as line 2",
+        ),
+        (
+            "path,speaker,label,start_s,end_s\nx.wav,p,sad,0,0.5\nx.wav,p,ang,0.5,1000\n",
+            r"manifest.csv:3: end_s 1000.0 lies 999.00 s past the end of .*x\.wav "
+            r"\(1\.00 s long.*not milliseconds",
+        ),
     ],
 )
 def test_bad_rows_name_file_and_line(tmp_path: Path, text: str, pattern: str) -> None:
@@ -105,28 +115,6 @@ def test_a_byte_order_mark_is_read_as_spreadsheets_write_it(tmp_path: Path) -> N
     (tmp_path / "manifest.csv").write_bytes("\ufeffpath,speaker,label\nx.wav,p,sad\n".encode())
     table, _ = manifest.prepare(tmp_path)
     assert table["audio_path"].tolist() == [str(tmp_path / "x.wav")]
-
-
-@pytest.mark.parametrize(
-    ("text", "pattern"),
-    [
-        ("path,speaker,label\nx.wav,p,sad\nx.wav,p,sad\n", r"manifest.csv:3: repeats line 2"),
-        (
-            "path,speaker,label,start_s,end_s\nx.wav,p,sad,0,0.5\nx.wav,q,ang,0,0.5\n",
-            r"manifest.csv:3: the same segment \(path, start_s, end_s\) as line 2",
-        ),
-        (
-            "path,speaker,label,start_s,end_s\nx.wav,p,sad,0,0.5\nx.wav,p,ang,0.5,1000\n",
-            r"manifest.csv:3: end_s 1000.0 lies 999.00 s past the end of .*x\.wav "
-            r"\(1\.00 s long.*not milliseconds",
-        ),
-    ],
-)
-def test_duplicates_and_overruns_name_both_lines(tmp_path: Path, text: str, pattern: str) -> None:
-    write_tone(tmp_path / "x.wav", 1.0)
-    write_manifest(tmp_path, text)
-    with pytest.raises(CorpusError, match=pattern):
-        manifest.prepare(tmp_path)
 
 
 def test_an_end_within_half_a_second_of_the_file_is_clipped(tmp_path: Path) -> None:
