@@ -167,19 +167,16 @@ def probes(
     v, speakers, emotions = unseen_embeddings(fold_dir)
     chosen = np.isin(corpus.speakers, train_speakers)
     _, train_v = model.predict(corpus.store, corpus.rows[chosen])
+    train = (corpus.speakers[chosen], corpus.genders[chosen], corpus.emotions[chosen])
+    genders = corpus.gender_of(speakers)
     splits, seed = settings.splits, settings.seed
     results: dict[str, float | None] = {}
     for name in PROBE_MODELS:
         found = {
-            "speaker": speaker_probe(
-                train_v, corpus.speakers[chosen], corpus.genders[chosen],
-                corpus.emotions[chosen], splits, seed, name,
-            ),
-            "gender": gender_probe(
-                v, corpus.gender_of(speakers), emotions, splits, seed, name
-            ),
+            "speaker": speaker_probe(train_v, *train, splits, seed, name),
+            "gender": gender_probe(v, genders, emotions, splits, seed, name),
             "emotion": probe_accuracy(v, emotions, splits, seed, name),
-        }  # fmt: skip
+        }
         for probe, result in found.items():
             results[f"probe_{probe}_{name}"] = _percent(result["accuracy"])
             results[f"probe_{probe}_chance"] = _percent(result["chance"])

@@ -92,12 +92,17 @@ def read_sweep(exp_show: Sequence[Mapping[str, Any]]) -> Sweep:
         raise ValueError("`dvc exp show` lists no committed baseline: commit, then run the sweep")
     baseline = baselines[0]
     reference = _params(baseline)
-    first = _point(baseline, baseline.get("name") or baseline["rev"][:7])
-    candidates = [(baseline, baseline.get("name") or baseline["rev"][:7])]
-    for experiment in baseline.get("experiments") or []:
-        for rev in experiment.get("revs") or []:
-            candidates.append((rev, rev.get("name") or experiment.get("name") or rev["rev"][:7]))
-    points: dict[float, Point] = {}
+    try:
+        first = _point(baseline, baseline.get("name") or baseline["rev"][:7])
+    except KeyError as missing:
+        raise ValueError(f"the committed baseline has no {missing} metrics: run dvc repro, "
+                         "commit, then run the sweep") from None  # fmt: skip
+    candidates = [
+        (rev, rev.get("name") or experiment.get("name") or rev["rev"][:7])
+        for experiment in baseline.get("experiments") or []
+        for rev in experiment.get("revs") or []
+    ]
+    points: dict[float, Point] = {first.lam: first}  # the baseline wins its own lambda
     left_out: dict[str, str] = {}
     for entry, name in candidates:
         if entry.get("error") or not entry.get("data"):

@@ -61,6 +61,10 @@ def test_sweep_keeps_experiments_that_differ_in_lambda_alone() -> None:
     assert sweep.points[0].stat("menan", "ua_test")["mean"] == 58.0
     with pytest.raises(ValueError, match="no committed baseline"):
         read_sweep([_entry("workspace", 0.5, 60.0)])
+    bare = {**_entry("a" * 40, 0.5, 60.0), "name": "main"}
+    bare["data"]["metrics"] = {}
+    with pytest.raises(ValueError, match=r"baseline has no .metrics/eval/\w+\.json. metrics"):
+        read_sweep([bare])
 
 
 def test_sweep_writes_a_table_and_a_png(tmp_path: Path) -> None:
