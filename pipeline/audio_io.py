@@ -34,6 +34,8 @@ def load_segment(path: str | Path, start_s: float = 0.0, end_s: float | None = N
             audio = handle.read(max(stop - start, 0), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise CorpusError(path, f"could not decode audio ({exc})") from exc
+    if not np.isfinite(audio).all():
+        raise CorpusError(path, f"NaN or infinite samples in [{start_s}, {end_s}) s")
     mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     if rate != SAMPLE_RATE and len(mono):
         mono = resample(mono, rate, SAMPLE_RATE)

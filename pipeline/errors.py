@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -22,3 +23,35 @@ class CorpusError(ValueError):
     def __reduce__(self) -> tuple:
         # Rebuilt from its parts, so it survives the trip back from a worker process.
         return (type(self), (self.path, self.message, self.line))
+
+
+class DiskFullError(OSError):
+    """A write failed because its filesystem is full; names the path that was being written."""
+
+    def __init__(self, path: str | Path, free_bytes: int | None = None) -> None:
+        self.path = Path(path)
+        self.free_bytes = free_bytes
+        free = f" ({_size(free_bytes)} free there)" if free_bytes is not None else ""
+        super().__init__(
+            errno.ENOSPC,
+            f"{path}: cannot write, the device is full{free}; free some space and re-run "
+            "(finished work is kept)",
+        )
+
+    def __str__(self) -> str:
+        return self.strerror
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.path, self.free_bytes))
+
+
+def _size(n_bytes: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n_bytes < 1000:
+            return f"{n_bytes:.0f} {unit}"
+        n_bytes /= 1000
+    return f"{n_bytes:.0f} TB"
+
+
+class NonFiniteError(ArithmeticError):
+    """Training produced NaN or Inf; the message names the fold, epoch and quantity."""

@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 from tqdm import tqdm
 
 from pipeline.audio_io import SAMPLE_RATE, load_segment, speed_perturb
 from pipeline.feature_store import feature_writer
 from pipeline.features import HOP, WINDOW, PitchRange, extract_many
+from pipeline.workers import parallel
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def extract_table(
     started = time.perf_counter()
     seconds = 0.0
     tasks = (delayed(featurize)(chunk, speeds, pitch_range) for chunk in chunks)
-    results = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")(tasks)
+    results = parallel(n_jobs, return_as="generator", pre_dispatch="2*n_jobs")(tasks)
     with (
         feature_writer(target, meta) as writer,
         tqdm(total=len(rows), desc=f"features {Path(target).name}", unit="utt") as bar,

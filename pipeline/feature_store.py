@@ -56,6 +56,8 @@ class FeatureWriter:
             raise ValueError(
                 f"{utt_id}: expected (n, {len(CHANNELS)}) features, got {features.shape}"
             )
+        if not np.isfinite(features).all():
+            raise ValueError(f"{utt_id}: NaN or infinite features; nothing non-finite is stored")
         self._rows.append((utt_id, speed, np.ascontiguousarray(features, dtype=np.float32)))
         self._frames += len(features)
         if self._frames >= FRAMES_PER_ROW_GROUP:

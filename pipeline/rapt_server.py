@@ -17,6 +17,7 @@ Run it as a script; it exits when its stdin closes.
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import sys
 import traceback
@@ -89,4 +90,5 @@ def serve(stdin, stdout) -> None:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: end quietly, the stage reports it
     serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pipeline import label_table
 from pipeline.cli import run_stage
-from pipeline.errors import ConfigError
 from pipeline.extract import extract_table
 from pipeline.features import PitchRange
 from pipeline.params import load_params
@@ -19,10 +18,6 @@ def main(argv: list[str]) -> None:
     labels_path, out = argv
     params = load_params()
     speeds = [float(s) for s in params["augment"]["speeds"]]
-    if not speeds or any(s <= 0 or s == 1.0 for s in speeds):
-        raise ConfigError(
-            f"params.yaml augment.speeds: expected factors > 0 and != 1, got {speeds}"
-        )
     labels = label_table.read(labels_path)
     corpus = label_table.read_metadata(labels_path)["corpus"]
     pitch_range = PitchRange(params["features"]["f0_min_hz"], params["features"]["f0_max_hz"])

@@ -10,8 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 from pipeline.demo.corpora import IEMOCAP_DIR, MOSEI_DIR, TRUTH_FILE, write_demo
+
+REPO = Path(__file__).resolve().parents[1]
 
 TINY_DEMO: dict[str, Any] = {
     "seed": 7,
@@ -63,3 +66,25 @@ def tree_digest(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def project_params(changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The project's own params.yaml with ``changes``: every stage checks the whole file."""
+    return merged(yaml.safe_load((REPO / "params.yaml").read_text()), changes or {})
+
+
+def write_params(folder: Path, changes: dict[str, Any] | None = None) -> Path:
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(project_params(changes)))
+    return path

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipeline.corpora import iemocap, prepare_corpus
 from pipeline.errors import CorpusError
-from tests.conftest import tree_digest
+from tests.conftest import tree_digest, write_params
 from tests.test_iemocap import make_session
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,7 +94,7 @@ def test_unknown_config_keys_and_formats_are_refused() -> None:
 
 
 def _run_stage(workdir: Path, corpus: str, config: dict) -> subprocess.CompletedProcess:
-    (workdir / "params.yaml").write_text(yaml.safe_dump({"n_jobs": 1, "corpora": {corpus: config}}))
+    write_params(workdir, {"n_jobs": 1, "corpora": {corpus: config}})
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "stages.merge_labels", corpus, "out/labels.parquet", "out/m.json"],
@@ -135,3 +134,49 @@ def test_stage_never_writes_into_the_users_corpus(
         assert (work / "out" / "labels.parquet").is_file() and (work / "out" / "m.json").is_file()
     after = {"iemocap": tree_digest(iemocap_root), "mosei": tree_digest(mosei_root)}
     assert before == after
+
+
+def test_float_wavs_with_nan_or_inf_fail_the_label_stage_with_the_unreadable_ones(
+    tmp_path: Path,
+) -> None:
+    """A float WAV holding NaN or Inf used to pass every stage but `evaluate` (UA 25 %, NaN
+    weights); now the label stage lists it with the other bad files and writes nothing."""
+    import numpy as np
+    import soundfile as sf
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    tone = 0.1 * np.sin(np.linspace(0, 300, 16_000)).astype(np.float32)
+    for name, bad_value in (("nan", np.nan), ("inf", np.inf), ("ok", None)):
+        samples = tone.copy()
+        if bad_value is not None:
+            samples[8_000] = bad_value
+        sf.write(corpus / f"{name}.wav", samples, 16_000, subtype="FLOAT")
+    (corpus / "broken.wav").write_bytes(b"RIFF\x00\x00junk")
+    rows = [f"{n}.wav,s{i},neu" for i, n in enumerate(("nan", "inf", "ok", "broken"))]
+    (corpus / "manifest.csv").write_text("path,speaker,label\n" + "\n".join(rows) + "\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = _run_stage(work, "own", {"format": "manifest", "root": str(corpus)})
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "1 audio files could not be read" in result.stderr
+    assert "2 audio files hold NaN or infinite samples (first 2):" in result.stderr
+    assert f"{corpus / 'nan.wav'}" in result.stderr and f"{corpus / 'inf.wav'}" in result.stderr
+    assert f"{corpus / 'ok.wav'}" not in result.stderr
+    assert not (work / "out").exists() or list((work / "out").rglob("*")) == []
+
+
+def test_a_non_finite_segment_is_refused_when_features_are_extracted(tmp_path: Path) -> None:
+    """If a file changes after the label stage checked it, the features still stay finite."""
+    import numpy as np
+    import soundfile as sf
+
+    from pipeline.audio_io import load_segment
+
+    samples = np.zeros(16_000, np.float32)
+    samples[12_000] = np.nan
+    sf.write(tmp_path / "x.wav", samples, 16_000, subtype="FLOAT")
+    assert np.isfinite(load_segment(tmp_path / "x.wav", 0.0, 0.5)).all()
+    with pytest.raises(CorpusError, match=r"x.wav: NaN or infinite samples in \[0.5, 1.0\) s"):
+        load_segment(tmp_path / "x.wav", 0.5, 1.0)

@@ -22,11 +22,11 @@ BIN = Path(sys.executable).parent
 TRAIN_STAGES = ("train_ec_only", "train_multitask", "train_dat", "train_menan")
 EVAL_STAGES = ("evaluate@ec_only", "evaluate@multitask", "evaluate@dat", "evaluate@menan")
 ALL_STAGES = (
-    "demo", "labels@iemocap", "labels@mosei", "features@iemocap", "features@mosei", "augment",
-    "folds", *TRAIN_STAGES, *EVAL_STAGES, "report",
+    "check", "demo", "labels@iemocap", "labels@mosei", "features@iemocap", "features@mosei",
+    "augment", "folds", *TRAIN_STAGES, *EVAL_STAGES, "report",
 )  # fmt: skip
 LAMBDA_STAGES = {
-    "train_multitask", "train_dat", "train_menan",
+    "check", "train_multitask", "train_dat", "train_menan",
     "evaluate@multitask", "evaluate@dat", "evaluate@menan", "report",
 }  # fmt: skip
 # two sessions (folds 0-3), so every summary has a 95 % interval over sessions
@@ -208,7 +208,7 @@ def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
 
     set_param(project, "augment.speeds", [0.9, 1.1])
     result = dvc(project, "repro")
-    assert ran_stages(result) == {"augment", *TRAIN_STAGES, *EVAL_STAGES, "report"}
+    assert ran_stages(result) == {"check", "augment", *TRAIN_STAGES, *EVAL_STAGES, "report"}
     speed = feature_store.load(project / "data" / "features" / "iemocap_speed.parquet")
     assert sorted(set(speed.speeds)) == pytest.approx([0.9, 1.1])
 
@@ -220,7 +220,20 @@ def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
     assert failed.returncode != 0 and "tsne_fold=5" in failed.stdout + failed.stderr
     assert not (project / "reports" / "report.md").exists()
     set_param(project, "report.tsne_fold", 1)
-    assert ran_stages(dvc(project, "repro")) == {"report"}
+    assert ran_stages(dvc(project, "repro")) == {"check", "report"}
+
+    # typos stop `dvc repro` in the check stage, with the key named, before anything runs
+    good = (project / "params.yaml").read_text()
+    for key, value, message in (
+        ("cross_corpus", "mosie", "params.yaml cross_corpus: 'mosie' names no entry of corpora"),
+        ("train.batch_size", -4, "params.yaml train.batch_size: expected an integer >= 1"),
+        ("corpora.mosei.root", "/nowhere/CMU_MOSEI", "mosei.root: /nowhere/CMU_MOSEI does not"),
+    ):
+        set_param(project, key, value)
+        failed = dvc(project, "repro", check=False)
+        assert failed.returncode != 0 and message in failed.stderr, failed.stdout + failed.stderr
+        assert ran_stages(failed) == {"check"}
+        (project / "params.yaml").write_text(good)
 
     wrong = {**truth["iemocap"]["class_counts"], "ang": 1103}
     set_param(project, "corpora.iemocap.expected_counts", wrong)

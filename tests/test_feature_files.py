@@ -12,7 +12,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-import yaml
 
 from pipeline import feature_store, label_table
 from pipeline.audio_io import SAMPLE_RATE, load_segment
@@ -20,6 +19,7 @@ from pipeline.corpora import prepare_corpus
 from pipeline.errors import CorpusError
 from pipeline.extract import extract_table
 from pipeline.features import CHANNELS, F0_CHANNEL, PitchRange, extract
+from tests.conftest import write_params
 from tests.test_features import glide
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,9 +112,7 @@ def test_feature_stage_with_a_corrupt_wav_fails_without_partial_output(
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     labels.loc[labels.index[5], "audio_path"] = str(bad)
     label_table.write(labels, tmp_path / "labels.parquet", "iemocap", {})
-    (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump({"n_jobs": 2, "features": {"f0_min_hz": 60, "f0_max_hz": 500}})
-    )
+    write_params(tmp_path, {"n_jobs": 2})
     result = subprocess.run(
         [sys.executable, "-m", "stages.extract_features", "labels.parquet", "out/f.parquet"],
         cwd=tmp_path,

@@ -4,6 +4,7 @@ only, and its outputs equal those of a run that was never interrupted, bit for b
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
+from tests.conftest import write_params
 from tests.test_training import TRAIN, _write_inputs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,8 +34,7 @@ def _project(root: Path, n_jobs: int = 1, pack: int = 2) -> Path:
     root.mkdir()
     _write_inputs(root, per_speaker=8)
     train = {**TRAIN, "epochs": EPOCHS, "max_seconds": 1.0, "folds": [0, 1, 2], "pack": pack}
-    params = {"n_jobs": n_jobs, "lambda": 0.5, "train": train}
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(root, {"n_jobs": n_jobs, "lambda": 0.5, "train": train})
     return root
 
 
@@ -106,3 +106,20 @@ def test_workers_die_with_a_killed_stage(tmp_path: Path) -> None:
     alive = [p for p in workers if Path(f"/proc/{p}/stat").exists()
              and Path(f"/proc/{p}/stat").read_text().split()[2] != "Z"]  # fmt: skip
     assert not alive
+
+
+def test_a_non_finite_loss_stops_the_stage_naming_fold_epoch_and_loss(tmp_path: Path) -> None:
+    """lr 1e10 blows the weights up in the first epoch: the stage says so in one line and
+    writes no outputs, no plot and no state (the NaN epoch would poison every later one)."""
+    root = _project(tmp_path / "p", n_jobs=1, pack=1)
+    train = {**TRAIN, "epochs": EPOCHS, "max_seconds": 1.0, "folds": [0, 1, 2], "lr": 1e10}
+    write_params(root, {"n_jobs": 1, "train": train})
+    stage = _stage(root)
+    log = stage.stderr.read()
+    assert stage.wait() == 1, log
+    assert "Traceback" not in log
+    [error] = [line for line in log.splitlines() if " ERROR " in line]
+    assert re.search(r"menan run Ses01/seed1 \(fold 0, 1\), epoch 1: the training loss is not "
+                     r"finite \(loss = nan, ce_emo = nan", error), error  # fmt: skip
+    assert not (root / "out").exists() and not (root / "plot.json").exists()
+    assert not list(root.glob("data/.fold_cache/menan/*"))

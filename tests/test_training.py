@@ -13,7 +13,7 @@ import torch
 
 from pipeline import EMOTIONS, feature_store
 from pipeline.batches import FrameStore
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, NonFiniteError
 from pipeline.feature_store import Features
 from pipeline.folds import make_folds
 from pipeline.training import driver
@@ -276,25 +276,21 @@ def test_worker_processes_give_the_same_outputs(tmp_path: Path, monkeypatch) -> 
             assert (fold_dir / name).read_bytes() == (twin / name).read_bytes()
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "message"),
-    [
-        ("seeds", [], "train.seeds"),
-        ("seeds", [1, 1], "train.seeds"),
-        ("seeds", 7, "train.seeds"),
-        ("epochs", 0, "train.epochs"),
-        ("batch_size", 0, "train.batch_size"),
-        ("batch_size", -4, "train.batch_size"),
-        ("pack", 0, "train.pack"),
-        ("epochs", "abc", "train.epochs"),
-        ("lr", "abc", "train.lr"),
-        ("folds", [12], "train.folds"),
-        ("folds", ["a"], "train.folds"),
-        ("folds", [], "train.folds"),
-    ],
-)
-def test_bad_training_settings_name_their_key(tmp_path: Path, key, value, message) -> None:
+def test_fold_indices_are_checked_against_the_folds_file(tmp_path: Path) -> None:
+    """Types and ranges of every setting are pipeline.params' job (tests/test_params.py);
+    only whether fold 12 exists needs the folds file."""
     labels_path, paths, folds_path = _write_inputs(tmp_path)
-    params = {"lambda": 0.5, "train": {**TRAIN, key: value}}
-    with pytest.raises(ConfigError, match=message):
+    params = {"lambda": 0.5, "train": {**TRAIN, "folds": [12]}}
+    with pytest.raises(ConfigError, match=r"train.folds: no folds \[12\] \(there are 10\)"):
         run_regime("menan", params, labels_path, paths, folds_path, tmp_path / "out", 1)
+
+
+def test_non_finite_standardization_stops_before_training_and_names_the_run() -> None:
+    labels, originals, copies = toy_corpus()
+    run = session_run(make_folds(labels), 0)
+    utt = labels[labels["speaker"] == run.folds[0]["train"][0]]["utt_id"].iloc[0]
+    row = int(np.flatnonzero(originals.utt_ids == utt)[0])
+    originals.frames[originals.offsets[row] + 2, 5] = np.inf
+    store = FrameStore.combine(originals, copies)
+    with pytest.raises(NonFiniteError, match=rf"run {run.name} \(fold 0, 1\), before epoch 1: "):
+        train_pack(store, labels, [run], "menan", config(epochs=1))

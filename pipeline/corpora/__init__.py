@@ -24,8 +24,13 @@ READERS: dict[str, Callable[..., tuple[pd.DataFrame, dict[str, Any]]]] = {
 }
 
 
-def prepare_corpus(name: str, config: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run the reader named by ``config['format']`` with the rest of the entry as options."""
+def corpus_reader(
+    name: str, config: Mapping[str, Any]
+) -> tuple[Callable[..., tuple[pd.DataFrame, dict[str, Any]]], dict[str, Any]]:
+    """The reader that ``config['format']`` names, and the entry's options for it.
+
+    Refuses an unknown format, a missing root and options the reader does not take.
+    """
     where = f"params.yaml corpora.{name}"
     fmt = config.get("format")
     if fmt not in READERS:
@@ -40,6 +45,12 @@ def prepare_corpus(name: str, config: Mapping[str, Any]) -> tuple[pd.DataFrame, 
         raise ConfigError(
             f"{where}: unknown keys {unknown} for format {fmt!r}; allowed {sorted(allowed)}"
         )
+    return reader, options
+
+
+def prepare_corpus(name: str, config: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run the reader named by ``config['format']`` with the rest of the entry as options."""
+    reader, options = corpus_reader(name, config)
     table, info = reader(config["root"], **options)
     table["corpus"] = name
-    return table, {"format": fmt, **info}
+    return table, {"format": config["format"], **info}

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from joblib import Parallel, delayed
+from joblib import delayed
 from tqdm import tqdm
 
 from pipeline.corpora.iemocap import MERGE, wav_path
 from pipeline.demo.voice import SAMPLE_RATE, Speaker, random_speaker, synthesize
 from pipeline.errors import ConfigError
+from pipeline.workers import parallel
 
 RAW_LABELS = {
     "neu": 0.20, "hap": 0.09, "exc": 0.11, "ang": 0.13, "sad": 0.13,
@@ -153,7 +154,7 @@ def write(
     """Write the corpus under ``root`` and return the truth the readers are tested against."""
     root = Path(root)
     planned = plan(seed, utterances_per_speaker, mean_seconds, long_utterances, short_utterances)
-    Parallel(n_jobs=n_jobs, batch_size=8)(
+    parallel(n_jobs, batch_size=8)(
         delayed(_render)(root, seed, utt) for utt in tqdm(planned, desc="demo IEMOCAP", unit="utt")
     )
     _write_evaluations(root, seed, planned)

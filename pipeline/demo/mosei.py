@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from joblib import Parallel, delayed
+from joblib import delayed
 from tqdm import tqdm
 
 from pipeline.corpora.mosei import SDK_COLUMNS, classify, write_csd
 from pipeline.demo.voice import SAMPLE_RATE, random_speaker, synthesize
 from pipeline.errors import ConfigError
 from pipeline.label_table import MOSEI_RATINGS
+from pipeline.workers import parallel
 
 KINDS = ("single", "multi", "neutral", "other_only")
 _KIND_P = (0.45, 0.15, 0.22, 0.18)
@@ -97,7 +98,7 @@ def write(
     per_video = [
         kinds[i * segments_per_video : (i + 1) * segments_per_video] for i in range(len(vids))
     ]
-    results = Parallel(n_jobs=n_jobs)(
+    results = parallel(n_jobs)(
         delayed(_render_video)(wav_dir, seed, i, vid, per_video[i], mean_seconds)
         for i, vid in enumerate(tqdm(vids, desc="demo MOSEI", unit="video"))
     )

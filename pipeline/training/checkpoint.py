@@ -11,18 +11,32 @@ file is deleted once the pack's outputs are written.
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pipeline.atomic import atomic_path
+
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a kill at any moment leaves the previous epoch's file intact
+    """Replace ``path`` atomically: a kill at any moment leaves the previous epoch's file."""
+    with atomic_path(path) as tmp:
+        write_torch(tmp, state)
+
+
+def write_torch(path: Path, payload: Any) -> None:
+    """``torch.save`` through Python's own file writing.
+
+    torch's C++ writer reports a full disk as ``unexpected pos`` with no path or cause;
+    serialising to memory first (a pack's state is a few MB) makes a failed write an
+    ordinary ``OSError`` with its errno, which :func:`pipeline.atomic.atomic_path` turns
+    into a message naming the path.
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    path.write_bytes(buffer.getbuffer())
 
 
 def load(path: Path) -> dict[str, Any] | None:

@@ -14,7 +14,6 @@ run-cache still works for the stage itself.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import logging
@@ -22,7 +21,6 @@ import multiprocessing
 import os
 import queue
 import shutil
-import signal
 import sys
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -56,11 +54,12 @@ from pipeline.training.config import TrainConfig, chosen_folds
 from pipeline.training.frame_cache import open_frames
 from pipeline.training.outputs import write_outputs
 from pipeline.training.run import Run, train_pack
+from pipeline.workers import count as worker_count
+from pipeline.workers import die_with_stage
 
 log = logging.getLogger(__name__)
 
 CACHE_ROOT = Path("data/.fold_cache")
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def plan_runs(folds: list[dict[str, Any]], seeds: tuple[int, ...]) -> list[Run]:
@@ -157,16 +156,15 @@ _QUEUE: Any = None
 
 
 def _init_worker(events: Any) -> None:
-    """Worker set-up: the progress queue, and death with the stage.
+    """Worker set-up: the progress queue, a silent end on Ctrl-C, and death with the stage.
 
     A worker must never outlive a killed stage: it would go on training and writing the same
     pack state as the re-run. ``PR_SET_PDEATHSIG`` has the kernel kill it with its parent.
     """
     global _QUEUE
     _QUEUE = events
+    die_with_stage()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _queue_report(line: str, done: int) -> None:
@@ -225,7 +223,7 @@ def run_regime(
 
 def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None:
     cores = len(os.sched_getaffinity(0))  # honours taskset and CPU affinity
-    workers = min(len(todo), cores if n_jobs < 0 else max(1, n_jobs))
+    workers = min(len(todo), worker_count(n_jobs))
     threads = max(1, cores // workers) if config.device == "cpu" else 1
     total = sum(len(p) for p, _ in todo) * config.epochs
     with (
@@ -246,9 +244,10 @@ def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None
             return
         context = multiprocessing.get_context("spawn")
         events = context.Queue()
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=(events,)
-        ) as pool:
+        )
+        try:
             futures = [
                 pool.submit(
                     _worker, frames_args, labels_path, pack, regime, config, target, threads
@@ -258,7 +257,13 @@ def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None
             while not all(f.done() for f in futures):
                 with contextlib.suppress(queue.Empty):
                     report(*events.get(timeout=0.2))
-            while not events.empty():
-                report(*events.get())
-            for f in futures:
-                f.result()  # re-raise a worker's error
+        except BaseException:
+            # Ctrl-C: do not wait for running packs (their last epoch is saved); the
+            # workers die of the same SIGINT or, at the latest, with this process.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        while not events.empty():
+            report(*events.get())
+        for f in futures:
+            f.result()  # re-raise a worker's error

@@ -6,18 +6,19 @@ them once, row group by row group, into ``frames-<digest>.npy`` beside the fold 
 and every worker maps that file: the operating system keeps one copy in its page cache
 for all processes on the machine, and a worker touches only the pages its batches need.
 The file is keyed by the tables' content hashes, so it is rebuilt exactly when they
-change, and written to a temporary name first, so a kill never leaves half a file.
+change, and written through :func:`pipeline.atomic.atomic_path`, so a kill never leaves
+half a file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
+from pipeline.atomic import atomic_path
 from pipeline.batches import FrameStore, row_sums
 from pipeline.features import CHANNELS
 
@@ -37,38 +38,37 @@ def open_frames(feature_paths: list[Path], digests: list[str], cache_dir: Path) 
 
 
 def _build(feature_paths: list[Path], frames_path: Path, meta_path: Path) -> None:
-    frames_path.parent.mkdir(parents=True, exist_ok=True)
     files = [pq.ParquetFile(p) for p in feature_paths]
     columns = [f.read(columns=["utt_id", "speed", "n_frames"]) for f in files]
     counts = np.concatenate([c.column("n_frames").to_numpy().astype(np.int64) for c in columns])
     offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
-    tmp_frames = frames_path.with_name(f".{frames_path.name}.partial")
-    frames = np.lib.format.open_memmap(
-        tmp_frames, "w+", np.float32, (int(offsets[-1]), len(CHANNELS))
-    )
-    sums, squares, position = [], [], 0
-    for parquet in files:
-        for batch in parquet.iter_batches(columns=["n_frames", "features"]):
-            flat = batch.column("features").flatten().flatten().to_numpy(zero_copy_only=True)
-            chunk = flat.reshape(-1, len(CHANNELS))
-            frames[position : position + len(chunk)] = chunk
-            lengths = batch.column("n_frames").to_numpy().astype(np.int64)
-            chunk_sum, chunk_sq = row_sums(chunk, lengths)
-            sums.append(chunk_sum)
-            squares.append(chunk_sq)
-            position += len(chunk)
-    frames.flush()
-    del frames
-    tmp_meta = meta_path.with_name(f".{meta_path.name}.partial.npz")
-    np.savez(
-        tmp_meta,
-        offsets=offsets,
-        utt_ids=np.concatenate(
-            [c.column("utt_id").to_numpy(zero_copy_only=False) for c in columns]
-        ).astype(str),
-        speeds=np.concatenate([c.column("speed").to_numpy() for c in columns]),
-        row_sum=np.concatenate(sums),
-        row_sq=np.concatenate(squares),
-    )
-    os.replace(tmp_frames, frames_path)
-    os.replace(tmp_meta, meta_path)
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+        "fortran_order": False,
+        "shape": (int(offsets[-1]), len(CHANNELS)),
+    }
+    sums, squares = [], []
+    # Plain sequential writes, not a writable memory map: on a full disk a write fails
+    # with ENOSPC (reported with the path), where a memory map would die of SIGBUS.
+    with atomic_path(frames_path) as tmp, tmp.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+        for parquet in files:
+            for batch in parquet.iter_batches(columns=["n_frames", "features"]):
+                flat = batch.column("features").flatten().flatten()
+                chunk = flat.to_numpy(zero_copy_only=True).reshape(-1, len(CHANNELS))
+                handle.write(chunk.tobytes())
+                lengths = batch.column("n_frames").to_numpy().astype(np.int64)
+                chunk_sum, chunk_sq = row_sums(chunk, lengths)
+                sums.append(chunk_sum)
+                squares.append(chunk_sq)
+    with atomic_path(meta_path) as tmp:
+        np.savez(
+            tmp,
+            offsets=offsets,
+            utt_ids=np.concatenate(
+                [c.column("utt_id").to_numpy(zero_copy_only=False) for c in columns]
+            ).astype(str),
+            speeds=np.concatenate([c.column("speed").to_numpy() for c in columns]),
+            row_sum=np.concatenate(sums),
+            row_sq=np.concatenate(squares),
+        )

@@ -22,6 +22,7 @@ import torch
 from pipeline import EMOTIONS
 from pipeline.batches import FrameStore, Split
 from pipeline.model import EmotionSpeakerNet
+from pipeline.training import checkpoint
 from pipeline.training.config import FRAMES_PER_SECOND, TrainConfig
 from pipeline.training.inputs import DeviceFrames, Standardizer
 
@@ -86,7 +87,8 @@ def write_outputs(
 ) -> None:
     """Write one (fold, seed) directory; ``fold.json`` last, as the completion record."""
     target.mkdir(parents=True)
-    torch.save(
+    checkpoint.write_torch(
+        target / "model.pt",
         {
             "state_dict": out["state"],
             "regime": regime,
@@ -97,7 +99,6 @@ def write_outputs(
             "std": torch.from_numpy(out["std"]),
             "emotions": list(EMOTIONS),
         },
-        target / "model.pt",
     )
     pq.write_table(
         pa.Table.from_pandas(out["predictions"], preserve_index=False),
@@ -108,9 +109,11 @@ def write_outputs(
         **{f"{s}_utt_id": ids.astype(str) for s, (ids, _) in out["embeddings"].items()},
         **{f"{s}_v": v for s, (_, v) in out["embeddings"].items()},
     )
-    (target / "curve.json").write_text(json.dumps(out["curve"], indent=1) + "\n")
+    curve = json.dumps(out["curve"], indent=1, allow_nan=False)
+    (target / "curve.json").write_text(curve + "\n")
     summary = {**fold, "seed": seed, "regime": regime, **out["results"]}
-    (target / "fold.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    record = json.dumps(summary, indent=2, sort_keys=True, allow_nan=False)
+    (target / "fold.json").write_text(record + "\n")
 
 
 @dataclass

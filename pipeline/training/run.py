@@ -25,6 +25,7 @@ import torch
 
 from pipeline import EMOTIONS
 from pipeline.batches import FrameStore, Split, make_split
+from pipeline.errors import NonFiniteError
 from pipeline.metrics import unweighted_accuracy, weighted_accuracy
 from pipeline.model import EmotionSpeakerNet
 from pipeline.regimes import LOG_KEYS, Batch, PackedTrainer
@@ -92,7 +93,14 @@ def _setup(store: FrameStore, labels: pd.DataFrame, run: Run, config: TrainConfi
         )
         for f in run.folds
     ]
-    mean, std = store.standardization(train.rows)
+    with np.errstate(invalid="ignore", over="ignore"):  # reported below, in one line
+        mean, std = store.standardization(train.rows)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        raise NonFiniteError(
+            f"{_where(run)}, before epoch 1: the standardization of the training speakers' "
+            "features is not finite (NaN or Inf in the feature table); re-run the feature "
+            "stages, which refuse non-finite audio"
+        )
     net = EmotionSpeakerNet(len(EMOTIONS), len(first["train"]), config.embedding)
     return _Setup(train, selectors, mean, std, net, np.random.default_rng([run.seed, session_key]))
 
@@ -207,6 +215,7 @@ def train_pack(
                 sums[k] += logs[k] * count
             done_steps += batch.active
         losses = {k: (v.cpu().numpy() / [len(o) for o in orders]).tolist() for k, v in sums.items()}
+        _check_finite(regime, runs, epoch, losses)
         lr_now = _learning_rate(config, done_steps, total_steps).squeeze(1).tolist()
         val_rows = [np.concatenate([sel.val.rows for sel in s.selectors]) for s in setups]
         probs = _packed_probs(net, frames, norm, val_rows, config.max_frames)
@@ -219,6 +228,24 @@ def train_pack(
         if state_path is not None:
             checkpoint.save(state_path, _state(runs, epoch, net, trainer, setups, done_steps))
     return [_final_outputs(net, r, s, frames, config) for r, s in enumerate(setups)]
+
+
+def _where(run: Run) -> str:
+    folds = ", ".join(str(f["fold"]) for f in run.folds)
+    return f"run {run.name} (fold {folds})"
+
+
+def _check_finite(regime: str, runs: list[Run], epoch: int, losses: dict[str, list[float]]) -> None:
+    """Stop before a non-finite epoch is saved: its state would poison every later one."""
+    for r, run in enumerate(runs):
+        bad = {k: v[r] for k, v in losses.items() if not math.isfinite(v[r])}
+        if bad:
+            values = ", ".join(f"{k} = {v}" for k, v in bad.items())
+            raise NonFiniteError(
+                f"{regime} {_where(run)}, epoch {epoch}: the training loss is not finite "
+                f"({values}); nothing of this epoch was saved. Lower train.lr or check the "
+                "features"
+            )
 
 
 def _learning_rate(config: TrainConfig, done: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
