@@ -273,3 +273,54 @@ def test_a_queued_lambda_sweep_and_its_report(project: Path) -> None:
     assert lambdas == ["0.3", "0.5", "0.7"]  # the two queued experiments and the baseline
     assert "EC only (reads no lambda), the reference: test UA" in sweep
     assert (project / "reports" / "figures" / "sweep.png").read_bytes().startswith(b"\x89PNG")
+
+
+def _clone(origin: Path, dest: Path) -> Path:
+    subprocess.run(
+        ["git", "clone", "-qb", "main", str(origin), str(dest)], check=True, env=_env(dest)
+    )
+    return dest
+
+
+def _outputs(root: Path) -> dict[str, str]:
+    """Every output hash the lock records, and the bytes of every metrics file."""
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    hashes = {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"]}
+    metrics = {str(p.relative_to(root)): p.read_text() for p in root.glob("metrics/**/*.json")}
+    return {**hashes, **metrics}
+
+
+@pytest.mark.slow
+def test_a_second_clone_gets_baseline_and_experiment_without_running_a_stage(
+    project: Path, tmp_path: Path
+) -> None:
+    """The team workflow of the README: a git remote plus a DVC remote (a local folder)."""
+    git(project, "checkout", "--", "params.yaml")
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    git(project, "remote", "add", "origin", str(origin))
+    dvc(project, "remote", "add", "-d", "shared", str(tmp_path / "dvc-remote"))
+    dvc(project, "repro")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "results and the shared remote", "--allow-empty")
+    dvc(project, "push")
+    git(project, "push", "-q", "origin", "HEAD:main")
+
+    second = _clone(origin, tmp_path / "second")
+    dvc(second, "pull")
+    result = dvc(second, "repro")
+    assert ran_stages(result) == set(), result.stdout
+    assert "Data and pipelines are up to date" in dvc(second, "status").stdout
+    assert _outputs(second) == _outputs(project)
+    report = "reports/report.md"
+    assert (second / report).read_bytes() == (project / report).read_bytes()
+
+    dvc(project, "exp", "run", "-n", "shared-lam03", "-S", "lambda=0.3")
+    dvc(project, "exp", "push", "origin", "shared-lam03")
+    dvc(second, "exp", "pull", "origin", "shared-lam03")
+    dvc(second, "exp", "apply", "shared-lam03")
+    dvc(second, "pull")
+    assert ran_stages(dvc(second, "repro")) == set()
+    assert "Data and pipelines are up to date" in dvc(second, "status").stdout
+    assert _outputs(second) == _outputs(project)  # `exp run` left its results in project
+    assert yaml.safe_load((second / "params.yaml").read_text())["lambda"] == 0.3

@@ -63,16 +63,21 @@ def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) 
     assert all(int(line.split(" epoch ")[1].split("/")[0]) >= first_epoch for line in trained)
     assert not list((killed / "data/.fold_cache/menan").glob("*.state.pt"))  # cleaned up
 
-    runs = sorted(p.relative_to(whole / "out") for p in (whole / "out").glob("fold*/seed*"))
+    assert_same_stage_outputs(whole, killed)
+
+
+def assert_same_stage_outputs(one: Path, other: Path) -> None:
+    """Two projects' training stage outputs are equal, bit for bit (weights included)."""
+    runs = sorted(p.relative_to(one / "out") for p in (one / "out").glob("fold*/seed*"))
     assert len(runs) == 3
     for run in runs:
-        a, b = whole / "out" / run, killed / "out" / run
+        a, b = one / "out" / run, other / "out" / run
         for name in ("predictions.parquet", "embeddings.npz", "curve.json", "fold.json"):
             assert (a / name).read_bytes() == (b / name).read_bytes(), (run, name)
         model_a, model_b = (torch.load(p / "model.pt", weights_only=True) for p in (a, b))
         for key, tensor in model_a["state_dict"].items():
             assert torch.equal(tensor, model_b["state_dict"][key])
-    assert (whole / "plot.json").read_bytes() == (killed / "plot.json").read_bytes()
+    assert (one / "plot.json").read_bytes() == (other / "plot.json").read_bytes()
 
 
 def _children(pid: int) -> list[int]:

@@ -23,6 +23,7 @@ import queue
 import shutil
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -39,6 +40,7 @@ from pipeline.errors import ConfigError
 from pipeline.regimes import REGIMES
 from pipeline.training import (
     checkpoint,
+    cluster,
     gru,
     inputs,
     outputs,
@@ -53,7 +55,7 @@ from pipeline.training import (
 from pipeline.training.config import TrainConfig, chosen_folds
 from pipeline.training.frame_cache import open_frames
 from pipeline.training.outputs import write_outputs
-from pipeline.training.run import Run, train_pack
+from pipeline.training.run import Report, Run, train_pack
 from pipeline.workers import count as worker_count
 from pipeline.workers import die_with_stage
 
@@ -156,10 +158,10 @@ _QUEUE: Any = None
 
 
 def _init_worker(events: Any) -> None:
-    """Worker set-up: the progress queue, a silent end on Ctrl-C, and death with the stage.
+    """Worker set-up: the progress queue, and an end with the stage, however it ends.
 
-    A worker must never outlive a killed stage: it would go on training and writing the same
-    pack state as the re-run. ``PR_SET_PDEATHSIG`` has the kernel kill it with its parent.
+    A worker that outlived a killed stage would go on training and writing the same pack
+    state as the re-run (see :func:`pipeline.workers.die_with_stage`).
     """
     global _QUEUE
     _QUEUE = events
@@ -206,10 +208,16 @@ def run_regime(
         len(todo),
         config.device,
     )
+    address = cluster.scheduler_address()
     if todo:
-        frames_args = (feature_paths, [digests[str(p)] for p in feature_paths], CACHE_ROOT)
-        open_frames(*frames_args)  # build the shared memory map once, before the workers
-        _train_packs(todo, frames_args, labels_path, regime, config, n_jobs)
+        # connect first: an unreachable scheduler fails before minutes of preparation
+        with cluster.connect(address) if address else contextlib.nullcontext() as client:
+            frames_args = (feature_paths, [digests[str(p)] for p in feature_paths], CACHE_ROOT)
+            open_frames(*frames_args)  # build the shared memory map once, before the workers
+            if client is None:
+                _train_packs(todo, frames_args, labels_path, regime, config, n_jobs)
+            else:
+                _train_on_cluster(client, todo, frames_args, labels_path, regime, config)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         for pack, target in zip(packs, targets, strict=True):
@@ -221,10 +229,9 @@ def run_regime(
     return sorted(summaries, key=lambda s: (s["fold"], s["seed"]))
 
 
-def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None:
-    cores = len(os.sched_getaffinity(0))  # honours taskset and CPU affinity
-    workers = min(len(todo), worker_count(n_jobs))
-    threads = max(1, cores // workers) if config.device == "cpu" else 1
+@contextlib.contextmanager
+def _progress(todo, regime: str, config: TrainConfig) -> Iterator[Report]:
+    """A progress bar over every (run, epoch) to train; the reporter logs and advances it."""
     total = sum(len(p) for p, _ in todo) * config.epochs
     with (
         logging_redirect_tqdm(),
@@ -236,6 +243,43 @@ def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None
                 log.info("%s", line)
             bar.update(done)
 
+        yield report
+
+
+def _cluster_task(frames_args, labels_path, pack, regime, config, target, expected, events):
+    """One pack on a Dask worker, which must run the same code as the stage's machine."""
+    found = {"code": code_digest(), "torch": torch.__version__}
+    if found != expected:
+        raise ConfigError(
+            f"a Dask worker runs other pipeline code or torch than this machine ({found} != "
+            f"{expected}); install the same commit on every worker"
+        )
+    threads = cluster.worker_threads() if config.device == "cpu" else 1
+    report = cluster.event_reporter(events)
+    _train_and_write(frames_args, labels_path, pack, regime, config, target, threads, report)
+
+
+def _train_on_cluster(client, todo, frames_args, labels_path, regime, config) -> None:
+    """Every pack as one Dask task; paths absolute, as every worker must see them."""
+    features, digests, cache = frames_args
+    shared = ([p.resolve() for p in features], digests, cache.resolve())
+    expected = {"code": code_digest(), "torch": torch.__version__}
+    jobs = [
+        (
+            f"train-{regime}-{target.name}",
+            (shared, labels_path.resolve(), pack, regime, config, target.resolve(), expected),
+        )
+        for pack, target in todo
+    ]
+    with _progress(todo, regime, config) as report:
+        cluster.run_on_cluster(client, _cluster_task, jobs, report)
+
+
+def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None:
+    cores = len(os.sched_getaffinity(0))  # honours taskset and CPU affinity
+    workers = min(len(todo), worker_count(n_jobs))
+    threads = max(1, cores // workers) if config.device == "cpu" else 1
+    with _progress(todo, regime, config) as report:
         if workers == 1:
             for pack, target in todo:
                 _train_and_write(
