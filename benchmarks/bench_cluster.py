@@ -59,7 +59,7 @@ def main() -> None:
     from tests.test_resume import _project
 
     with LocalCluster(
-        n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
     ) as cluster:
         started = time.perf_counter()
         client = Client(cluster.scheduler_address)

@@ -27,7 +27,7 @@ ARGS = ["menan", "labels.parquet", "f.parquet", "s.parquet", "folds.json", "out"
 def cluster() -> Iterator[distributed.LocalCluster]:
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",
     ) as local:  # fmt: skip
         yield local
 
