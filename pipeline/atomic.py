@@ -47,9 +47,8 @@ def _alive(tag: str) -> bool:
     return True
 
 
-def remove_stale_partials(target: Path) -> list[Path]:
+def remove_stale_partials(target: Path) -> None:
     """Delete temporaries of ``target`` left by processes of this host that are gone."""
-    removed = []
     for tmp in target.parent.glob(f".{target.name}.*.partial"):
         tag = tmp.name[len(target.name) + 2 : -len(".partial")].rsplit(".", 1)[0]
         if not _alive(tag):
@@ -57,8 +56,6 @@ def remove_stale_partials(target: Path) -> list[Path]:
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 tmp.unlink(missing_ok=True)
-            removed.append(tmp)
-    return removed
 
 
 @contextlib.contextmanager

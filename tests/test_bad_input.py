@@ -13,10 +13,8 @@ import pytest
 
 from pipeline.corpora import iemocap, prepare_corpus
 from pipeline.errors import CorpusError
-from tests.conftest import tree_digest, write_params
+from tests.conftest import REPO, tree_digest, write_params
 from tests.test_iemocap import make_session
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_missing_root_names_the_path(tmp_path: Path) -> None:

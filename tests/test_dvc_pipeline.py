@@ -15,9 +15,8 @@ import pytest
 import yaml
 
 from pipeline import feature_store, label_table
-from tests.conftest import TINY_DEMO
+from tests.conftest import REPO, TINY_DEMO
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TRAIN_STAGES = ("train_ec_only", "train_multitask", "train_dat", "train_menan")
 EVAL_STAGES = ("evaluate@ec_only", "evaluate@multitask", "evaluate@dat", "evaluate@menan")

@@ -19,10 +19,8 @@ from pipeline.corpora import prepare_corpus
 from pipeline.errors import CorpusError
 from pipeline.extract import extract_table
 from pipeline.features import CHANNELS, F0_CHANNEL, PitchRange, extract
-from tests.conftest import write_params
+from tests.conftest import REPO, write_params
 from tests.test_features import glide
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_stereo_is_averaged_to_mono(tmp_path: Path) -> None:

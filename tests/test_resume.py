@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import write_params
+from tests.conftest import REPO, write_params
 from tests.test_training import TRAIN, _write_inputs
 
-REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 8
 
 

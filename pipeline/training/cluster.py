@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pipeline import workers
 from pipeline.errors import ConfigError
 from pipeline.training.run import Report
 
@@ -54,7 +55,7 @@ def worker_threads() -> int:
     from distributed import get_worker
 
     slots = get_worker().state.nthreads
-    return max(1, len(os.sched_getaffinity(0)) // slots)
+    return max(1, workers.count(-1) // slots)
 
 
 def event_reporter(topic: str) -> Report:
@@ -78,9 +79,9 @@ def run_on_cluster(
     topic = f"menan-progress-{uuid.uuid4().hex}"
     events: queue.SimpleQueue = queue.SimpleQueue()  # filled on the client's event loop
     client.subscribe_topic(topic, lambda event: events.put(event[1]))
-    workers = len(client.scheduler_info()["workers"])
     log.info("training %d packs on the Dask cluster at %s (%d workers)",
-             len(jobs), client.scheduler.address, workers)  # fmt: skip
+             len(jobs), client.scheduler.address,
+             len(client.scheduler_info()["workers"]))  # fmt: skip
     futures = [client.submit(task, *args, topic, key=key, pure=False) for key, args in jobs]
     try:
         while not all(f.done() for f in futures):

@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import os
 import queue
 import shutil
 import sys
@@ -276,7 +275,7 @@ def _train_on_cluster(client, todo, frames_args, labels_path, regime, config) ->
 
 
 def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None:
-    cores = len(os.sched_getaffinity(0))  # honours taskset and CPU affinity
+    cores = worker_count(-1)  # every core this process may run on
     workers = min(len(todo), worker_count(n_jobs))
     threads = max(1, cores // workers) if config.device == "cpu" else 1
     with _progress(todo, regime, config) as report:

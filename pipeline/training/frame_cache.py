@@ -56,7 +56,7 @@ def _build(feature_paths: list[Path], frames_path: Path, meta_path: Path) -> Non
             for batch in parquet.iter_batches(columns=["n_frames", "features"]):
                 flat = batch.column("features").flatten().flatten()
                 chunk = flat.to_numpy(zero_copy_only=True).reshape(-1, len(CHANNELS))
-                handle.write(chunk.tobytes())
+                handle.write(chunk)  # the array's own buffer, no copy
                 lengths = batch.column("n_frames").to_numpy().astype(np.int64)
                 chunk_sum, chunk_sq = row_sums(chunk, lengths)
                 sums.append(chunk_sum)
