@@ -28,17 +28,18 @@ import numpy as np
 import torch
 from torch.nn.functional import cross_entropy
 
-from pipeline import EMOTIONS
+from pipeline import EMOTIONS, device
 from pipeline.batches import FrameStore
 from pipeline.feature_store import Features
+from pipeline.inference import DeviceFrames, Inputs, Standardizer, predict
 from pipeline.model import EmotionSpeakerNet, entropy, reverse_gradient
-from pipeline.regimes import REGIMES, Batch, PackedTrainer
-from pipeline.training.config import resolve_device
-from pipeline.training.inputs import DeviceFrames, Standardizer
-from pipeline.training.outputs import Inputs, predict
+from pipeline.regimes import REGIMES
 from pipeline.training.packing import PackedNet
+from pipeline.training.steps import Batch, PackedTrainer
 
 BATCH, FRAMES, SPEAKERS = 16, 1400, 8
+TABLE_STEPS = 64
+"""Steps of batch indices drawn and uploaded once, before timing, as the stage's epoch tables."""
 
 
 def synthetic_store(utterances: int = 2_000, seed: int = 0) -> FrameStore:
@@ -55,17 +56,17 @@ def synthetic_store(utterances: int = 2_000, seed: int = 0) -> FrameStore:
     return FrameStore.combine(table)
 
 
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
+def sync(where: str) -> None:
+    if where.startswith("cuda"):
         torch.cuda.synchronize()
 
 
 class PreviousEngine:
     """The per-run step of the engine before packing (one network, torch Adam, .item())."""
 
-    def __init__(self, regime: str, device: str, lam: float = 0.5) -> None:
+    def __init__(self, regime: str, where: str, lam: float = 0.5) -> None:
         self.regime, self.lam = regime, lam
-        self.net = net = EmotionSpeakerNet(len(EMOTIONS), SPEAKERS).to(device)
+        self.net = net = EmotionSpeakerNet(len(EMOTIONS), SPEAKERS).to(where)
         main = [*net.enc.parameters(), *net.ec.parameters()]
         groups = {"ec_only": [main], "menan": [main, list(net.sc.parameters())]}
         self.opts = [torch.optim.Adam(g, lr=1e-3) for g in groups.get(regime, [net.parameters()])]
@@ -108,54 +109,61 @@ class PreviousEngine:
 
 
 def previous_batch(store: FrameStore, rows: np.ndarray, mean: torch.Tensor, scale: torch.Tensor,
-                   device: str) -> torch.Tensor:  # fmt: skip
-    """The previous engine's batch: a numpy gather, a host-to-device copy, standardization."""
+                   where: str) -> torch.Tensor:  # fmt: skip
+    """The previous engine's batch: a numpy gather, a host-to-where copy, standardization."""
     n = store.n_frames[rows]
     start = np.where(n > FRAMES, (n - FRAMES) // 2, 0)
     index = store.offsets[rows][:, None] + (start[:, None] + np.arange(FRAMES)) % n[:, None]
-    return (torch.from_numpy(store.frames[index]).to(device) - mean) * scale
+    return (torch.from_numpy(store.frames[index]).to(where) - mean) * scale
 
 
-def previous_step(regime: str, store: FrameStore, device: str) -> Callable[[], None]:
+def previous_step(regime: str, store: FrameStore, where: str) -> Callable[[], None]:
     """One step of the previous engine (its batch gather included)."""
     rng = np.random.default_rng(1)
     mean, std = store.standardization(np.arange(len(store.utt_ids)))
-    mean_t, scale_t = torch.from_numpy(mean).to(device), torch.from_numpy(1 / std).to(device)
-    engine = PreviousEngine(regime, device)
+    mean_t, scale_t = torch.from_numpy(mean).to(where), torch.from_numpy(1 / std).to(where)
+    engine = PreviousEngine(regime, where)
 
     def step() -> None:
         rows = rng.choice(len(store.utt_ids), BATCH, replace=False)
-        x = previous_batch(store, rows, mean_t, scale_t, device)
-        engine.step(x, torch.randint(0, 4, (BATCH,), device=device),
-                    torch.randint(0, SPEAKERS, (BATCH,), device=device))  # fmt: skip
+        x = previous_batch(store, rows, mean_t, scale_t, where)
+        engine.step(x, torch.randint(0, 4, (BATCH,), device=where),
+                    torch.randint(0, SPEAKERS, (BATCH,), device=where))  # fmt: skip
 
     return step
 
 
-def packed_step(regime: str, store: FrameStore, device: str, runs: int) -> Callable[[], None]:
-    """One step of ``runs`` packed runs (batch gather included)."""
+def packed_step(regime: str, store: FrameStore, where: str, runs: int) -> Callable[[], None]:
+    """One step of ``runs`` packed runs (batch gather included), as the stage runs it: batch
+    indices and targets come from tables on the device, drawn before timing, so no step
+    waits for a host-to-device copy."""
     torch.manual_seed(0)
     rng = np.random.default_rng(1)
-    frames = DeviceFrames(store, device)
+    frames = DeviceFrames(store, where)
     mean, std = store.standardization(np.arange(len(store.utt_ids)))
-    norm = Standardizer([mean] * runs, [std] * runs, device)
-    net = PackedNet([EmotionSpeakerNet(len(EMOTIONS), SPEAKERS) for _ in range(runs)]).to(device)
+    norm = Standardizer([mean] * runs, [std] * runs, where)
+    nets = [EmotionSpeakerNet(len(EMOTIONS), SPEAKERS) for _ in range(runs)]
+    net = PackedNet(nets, fused_gru=device.is_cuda(where)).to(where)
     trainer = PackedTrainer(regime, net, 0.5)
-    lr = torch.full((runs, 1), 1e-3, device=device)
-    weight = torch.ones(runs, BATCH, device=device)
-    active = torch.ones(runs, 1, dtype=torch.bool, device=device)
+    lr = torch.full((runs, 1), 1e-3, device=where)
+    weight = torch.ones(runs, BATCH, device=where)
+    active = torch.ones(runs, 1, dtype=torch.bool, device=where)
+    shape = (TABLE_STEPS, runs, BATCH)
+    rows, emotion, speaker = (
+        torch.from_numpy(rng.integers(0, n, shape)).to(where)
+        for n in (len(store.utt_ids), len(EMOTIONS), SPEAKERS)
+    )
+    counter = iter(range(10**12))
 
     def step() -> None:
-        rows = torch.from_numpy(rng.integers(0, len(store.utt_ids), (runs, BATCH))).to(device)
-        emotion = torch.randint(0, 4, (runs, BATCH), device=device)
-        speaker = torch.randint(0, SPEAKERS, (runs, BATCH), device=device)
-        batch = Batch(norm(frames.crops(rows, FRAMES)), emotion, speaker, weight, active)
+        b = next(counter) % TABLE_STEPS
+        batch = Batch(norm(frames.crops(rows[b], FRAMES)), emotion[b], speaker[b], weight, active)
         trainer.step(batch, lr)
 
     return step
 
 
-def seconds_per_step(steps: dict[str, Callable[[], None]], device: str, n: int,
+def seconds_per_step(steps: dict[str, Callable[[], None]], where: str, n: int,
                      rounds: int) -> dict[str, float]:  # fmt: skip
     """Median over ``rounds`` of each engine's mean step time, the engines interleaved in
     every round so that a slow phase of the machine hits them all alike."""
@@ -165,26 +173,26 @@ def seconds_per_step(steps: dict[str, Callable[[], None]], device: str, n: int,
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            sync(device)
+            sync(where)
             started = time.perf_counter()
             for _ in range(n):
                 step()
-            sync(device)
+            sync(where)
             times[name].append((time.perf_counter() - started) / n)
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def bench_inference(store: FrameStore, device: str, examples: int = 512) -> float:
+def bench_inference(store: FrameStore, where: str, examples: int = 512) -> float:
     """Examples per second of ``predict`` (embeddings and emotion probabilities)."""
     mean, std = store.standardization(np.arange(len(store.utt_ids)))
-    inputs = Inputs(DeviceFrames(store, device), mean, std, FRAMES)
-    net = EmotionSpeakerNet(len(EMOTIONS), SPEAKERS).to(device)
+    inputs = Inputs(DeviceFrames(store, where), mean, std, FRAMES)
+    net = EmotionSpeakerNet(len(EMOTIONS), SPEAKERS).to(where)
     rows = np.arange(examples)
     predict(net, inputs, rows[:64])  # warm-up
-    sync(device)
+    sync(where)
     started = time.perf_counter()
     predict(net, inputs, rows)
-    sync(device)
+    sync(where)
     return examples / (time.perf_counter() - started)
 
 
@@ -197,28 +205,29 @@ def main() -> None:
     parser.add_argument("--regimes", default=",".join(REGIMES))
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    device = resolve_device(args.device)
+    device.prepare()
+    where = device.resolve(args.device)
     torch.set_num_threads(args.threads)
     store = synthetic_store()
     packs = [int(p) for p in args.packs.split(",")]
     print(
-        f"device {device}, torch threads {torch.get_num_threads()}, batch {BATCH} x {FRAMES} "
+        f"device {where}, torch threads {torch.get_num_threads()}, batch {BATCH} x {FRAMES} "
         f"frames x 43; median of {args.rounds} interleaved rounds of {args.steps} steps; "
         "examples/s counts every run of a pack"
     )
     header = ("regime", "engine", "ms/step", "examples/s", "vs previous")
     print("  {:<10s} {:<10s} {:>9s} {:>11s} {:>12s}".format(*header))
     for regime in args.regimes.split(","):
-        steps = {"previous": previous_step(regime, store, device)}
-        steps |= {f"packed {r}": packed_step(regime, store, device, r) for r in packs}
-        timed = seconds_per_step(steps, device, args.steps, args.rounds)
+        steps = {"previous": previous_step(regime, store, where)}
+        steps |= {f"packed {r}": packed_step(regime, store, where, r) for r in packs}
+        timed = seconds_per_step(steps, where, args.steps, args.rounds)
         base = BATCH / timed["previous"]
         for name, step_s in timed.items():
             runs = 1 if name == "previous" else int(name.split()[1])
             rate = runs * BATCH / step_s
             print(f"  {regime:<10s} {name:<10s} {1e3 * step_s:9.1f} {rate:11.1f} "
                   f"{rate / base:11.2f}x", flush=True)  # fmt: skip
-    print(f"  inference  {bench_inference(store, device):8.1f} examples/s (predict, batch 64)")
+    print(f"  inference  {bench_inference(store, where):8.1f} examples/s (predict, batch 64)")
 
 
 if __name__ == "__main__":

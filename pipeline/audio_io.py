@@ -14,8 +14,7 @@ import soundfile as sf
 import soxr
 
 from pipeline.errors import CorpusError
-
-SAMPLE_RATE = 16_000
+from pipeline.features import SAMPLE_RATE
 
 
 def resample(audio: np.ndarray, rate_in: float, rate_out: float) -> np.ndarray:

@@ -1,14 +1,14 @@
 """Scoring one regime's runs: Table 2's WA/UA/Δ, Table 3's cross-corpus accuracy, the probes.
 
-Every number is recomputed from the files the training stage wrote per fold
-(``predictions.parquet``, ``embeddings.npz``, ``model.pt``), so a change in how results
-are scored never retrains, and nothing is taken on trust from a log line. Accuracies are
-percentages, as in the paper.
+Every number is recomputed from the files the training stage wrote per run
+(:mod:`pipeline.run_files`), so a change in how results are scored never retrains, and
+nothing is taken on trust from a log line. Accuracies are percentages, as in the paper.
+Each corpus's frames go to the device once (:class:`pipeline.inference.DeviceFrames`), and
+every run's model is scored on them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from pipeline import EMOTIONS, feature_store
-from pipeline.batches import FrameStore
+from pipeline import EMOTIONS, run_files
 from pipeline.errors import CorpusError
+from pipeline.frame_cache import CACHE_DIR, open_frames
+from pipeline.inference import DeviceFrames, FoldModel
 from pipeline.metrics import WITHIN_KEYS, unweighted_accuracy, weighted_accuracy
+from pipeline.params import EvaluateSettings
 from pipeline.probe import (
     PROBE_COLUMNS,
     PROBE_MODELS,
@@ -32,19 +34,10 @@ from pipeline.probe import (
     speaker_probe,
 )
 from pipeline.statistics import session_values, t_interval
-from pipeline.training.outputs import FoldModel
 
 log = logging.getLogger(__name__)
 
 PERCENT = 100.0
-
-
-def fold_dirs(train_dir: Path) -> list[Path]:
-    """The finished (fold, seed) runs of one regime's training output, by fold then seed."""
-    dirs = [p.parent for p in Path(train_dir).glob("fold[0-9][0-9]/seed*/fold.json")]
-    if not dirs:
-        raise CorpusError(str(train_dir), "no finished folds (foldNN/seedS/fold.json) in it")
-    return sorted(dirs, key=lambda d: (d.parent.name, int(d.name.removeprefix("seed"))))
 
 
 def within_corpus(predictions: pd.DataFrame) -> dict[str, float]:
@@ -59,19 +52,13 @@ def within_corpus(predictions: pd.DataFrame) -> dict[str, float]:
     return scores
 
 
-def unseen_embeddings(fold_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(v, speaker, emotion) of a fold's validation and test utterances: never trained on."""
-    with np.load(fold_dir / "embeddings.npz") as npz:
-        utt_ids = np.concatenate([npz["val_utt_id"], npz["test_utt_id"]])
-        v = np.concatenate([npz["val_v"], npz["test_v"]])
-    meta = pd.read_parquet(fold_dir / "predictions.parquet").set_index("utt_id").loc[utt_ids]
-    return v, meta["speaker"].to_numpy(), meta["label"].to_numpy()
-
-
-def _originals(features_path: Path) -> tuple[FrameStore, np.ndarray]:
-    """A corpus's frame store and its rows at the original speed."""
-    store = FrameStore.combine(feature_store.load(features_path))
-    return store, np.flatnonzero(store.speeds == 1.0)
+def _originals(
+    features_path: Path, device: str, cache_dir: Path
+) -> tuple[DeviceFrames, np.ndarray, np.ndarray]:
+    """A corpus's frames on ``device``, its utterance ids and its rows at the original speed."""
+    store = open_frames([features_path], cache_dir)
+    rows = np.flatnonzero(store.speeds == 1.0)
+    return DeviceFrames(store, device), store.utt_ids, rows
 
 
 @dataclass
@@ -83,23 +70,25 @@ class TrainingCorpus:
     training, so probes can change without retraining.
     """
 
-    store: FrameStore
+    frames: DeviceFrames
     rows: np.ndarray
     speakers: np.ndarray
     genders: np.ndarray
     emotions: np.ndarray
 
     @classmethod
-    def load(cls, labels_path: Path, features_path: Path) -> TrainingCorpus:
+    def load(
+        cls, labels_path: Path, features_path: Path, device: str, cache_dir: Path = CACHE_DIR
+    ) -> TrainingCorpus:
         labels = pd.read_parquet(labels_path, columns=["utt_id", "speaker", "gender", "label"])
-        store, rows = _originals(features_path)
-        labels = labels.set_index("utt_id").reindex(store.utt_ids[rows])
+        frames, utt_ids, rows = _originals(features_path, device, cache_dir)
+        labels = labels.set_index("utt_id").reindex(utt_ids[rows])
         if labels["speaker"].isna().any():
             raise CorpusError(
                 str(features_path), f"holds utterances that {labels_path} does not label"
             )
         return cls(
-            store=store,
+            frames=frames,
             rows=rows,
             speakers=labels["speaker"].to_numpy(str),
             genders=labels["gender"].fillna(UNKNOWN_GENDER).to_numpy(str),
@@ -116,32 +105,35 @@ class TrainingCorpus:
 class CrossCorpus:
     """The cross-corpus set: its frames and, per row, the classes that count as correct."""
 
-    store: FrameStore
+    frames: DeviceFrames
+    utt_ids: np.ndarray
     rows: np.ndarray
     correct: list[frozenset[str]]
 
     @classmethod
-    def load(cls, labels_path: Path, features_path: Path) -> CrossCorpus:
+    def load(
+        cls, labels_path: Path, features_path: Path, device: str, cache_dir: Path = CACHE_DIR
+    ) -> CrossCorpus:
         labels = pd.read_parquet(labels_path, columns=["utt_id", "correct"]).set_index("utt_id")
-        store, rows = _originals(features_path)
-        missing = sorted(set(labels.index) - set(store.utt_ids[rows]))
+        frames, utt_ids, rows = _originals(features_path, device, cache_dir)
+        missing = sorted(set(labels.index) - set(utt_ids[rows]))
         if missing:
             raise CorpusError(
                 str(features_path),
                 f"no features for {len(missing)} labelled segments of {labels_path}, "
                 f"e.g. {missing[:5]}",
             )
-        rows = rows[np.isin(store.utt_ids[rows], labels.index)]
-        correct = [frozenset(c) for c in labels.loc[store.utt_ids[rows], "correct"]]
-        return cls(store=store, rows=rows, correct=correct)
+        rows = rows[np.isin(utt_ids[rows], labels.index)]
+        correct = [frozenset(c) for c in labels.loc[utt_ids[rows], "correct"]]
+        return cls(frames=frames, utt_ids=utt_ids, rows=rows, correct=correct)
 
     def score(self, model: FoldModel) -> pd.DataFrame:
         """One fold model's predictions; a prediction is a hit when its class was rated."""
-        probs, _ = model.predict(self.store, self.rows)
+        probs, _ = model.predict(self.frames, self.rows)
         predicted = [EMOTIONS[i] for i in probs.argmax(axis=1)]
         table = pd.DataFrame(
             {
-                "utt_id": self.store.utt_ids[self.rows].astype(str),
+                "utt_id": self.utt_ids[self.rows].astype(str),
                 "predicted": predicted,
                 "hit": [p in c for p, c in zip(predicted, self.correct, strict=True)],
             }
@@ -151,25 +143,17 @@ class CrossCorpus:
         return table
 
 
-@dataclass(frozen=True)
-class ProbeSettings:
-    """params.yaml ``evaluate``: cross-validation parts of every probe, and their seed."""
-
-    splits: int
-    seed: int
-
-
 def probes(
-    model: FoldModel, fold_dir: Path, train_speakers: list[str], corpus: TrainingCorpus,
-    settings: ProbeSettings,
+    model: FoldModel, run: Path, train_speakers: list[str], corpus: TrainingCorpus,
+    settings: EvaluateSettings,
 ) -> dict[str, float | None]:  # fmt: skip
     """Every probe of PROBE_NAMES with every probe model, in %, and each one's chance rate."""
-    v, speakers, emotions = unseen_embeddings(fold_dir)
+    v, speakers, emotions = run_files.unseen_embeddings(run)
     chosen = np.isin(corpus.speakers, train_speakers)
-    _, train_v = model.predict(corpus.store, corpus.rows[chosen])
+    _, train_v = model.predict(corpus.frames, corpus.rows[chosen])
     train = (corpus.speakers[chosen], corpus.genders[chosen], corpus.emotions[chosen])
     genders = corpus.gender_of(speakers)
-    splits, seed = settings.splits, settings.seed
+    splits, seed = settings.probe_splits, settings.seed
     results: dict[str, float | None] = {}
     for name in PROBE_MODELS:
         found = {
@@ -184,13 +168,13 @@ def probes(
 
 
 def evaluate_fold(
-    fold_dir: Path, corpus: TrainingCorpus, cross: CrossCorpus, settings: ProbeSettings,
-    device: str,
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """(scores, test predictions, cross-corpus predictions) of one (fold, seed) run."""
-    info = json.loads((fold_dir / "fold.json").read_text())
-    predictions = pd.read_parquet(fold_dir / "predictions.parquet")
-    model = FoldModel.load(fold_dir / "model.pt", device)
+    run: Path, corpus: TrainingCorpus, cross: CrossCorpus, settings: EvaluateSettings
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """(scores, test predictions, cross-corpus predictions) of one (fold, seed) run, its
+    model on the device that holds the corpora's frames."""
+    info = run_files.read_summary(run)
+    predictions = run_files.read_predictions(run)
+    model = FoldModel.load(run, corpus.frames.device)
     cross_table = cross.score(model).assign(fold=info["fold"], seed=info["seed"])
     scores = {
         "fold": info["fold"],
@@ -201,7 +185,7 @@ def evaluate_fold(
         "selected_epoch": info["selected_epoch"],
         **within_corpus(predictions),
         "cross_corpus": PERCENT * float(cross_table["hit"].mean()),
-        **probes(model, fold_dir, info["train"], corpus, settings),
+        **probes(model, run, info["train"], corpus, settings),
     }
     return scores, predictions[predictions["split"] == "test"], cross_table
 
@@ -250,13 +234,13 @@ def summarize(folds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate_regime(
-    train_dir: Path, corpus: TrainingCorpus, cross: CrossCorpus, settings: ProbeSettings,
-    device: str,
-) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    train_dir: Path, corpus: TrainingCorpus, cross: CrossCorpus, settings: EvaluateSettings
+) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
     """(per-fold scores, test predictions of every fold, cross-corpus predictions)."""
     folds, tests, crosses = [], [], []
-    for fold_dir in tqdm(fold_dirs(train_dir), desc=f"evaluate {Path(train_dir).name}"):
-        scores, test, cross_table = evaluate_fold(fold_dir, corpus, cross, settings, device)
+    runs = run_files.finished_runs(train_dir)
+    for run in tqdm(runs, desc=f"evaluate {Path(train_dir).name}"):
+        scores, test, cross_table = evaluate_fold(run, corpus, cross, settings)
         log.info(
             "fold %d seed %d: UA val %.1f test %.1f, cross-corpus %.1f, speaker probe %s / %s",
             scores["fold"], scores["seed"], scores["ua_val"], scores["ua_test"],

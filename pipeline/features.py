@@ -34,17 +34,17 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import librosa
 import numpy as np
 import scipy.fft
 import scipy.signal
 
 from pipeline import rapt_server
-from pipeline.audio_io import SAMPLE_RATE
 from pipeline.errors import ConfigError
 
+SAMPLE_RATE = 16_000  # every utterance is resampled to it (pipeline.audio_io)
 WINDOW = 640  # 40 ms
 HOP = 160  # 10 ms
+FRAMES_PER_SECOND = SAMPLE_RATE // HOP
 N_MELS = 40
 FLOOR = 1e-10
 CHANNELS: tuple[str, ...] = (
@@ -89,6 +89,8 @@ def frames_of(audio: np.ndarray) -> np.ndarray:
 
 @cache
 def _mel_basis() -> np.ndarray:
+    import librosa  # here, not at the top: the training engine reads CHANNELS, never audio
+
     return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=WINDOW, n_mels=N_MELS).T
 
 

@@ -10,6 +10,10 @@ and SC start with in=32. By default (``embedding: pooled``) the heads take the 9
 pooled vector directly, with no extra layer; ``embedding: projected`` instead adds a
 Linear(96, 32) after pooling and uses its output as the embedding v, so the two readings
 of the table can be compared.
+
+This is the authoritative definition of the network. Training computes the same network
+for R runs at once (:class:`pipeline.training.packing.PackedNet`), reading these modules'
+weights by name; ``tests/test_packing.py`` fails, naming both files, when the two differ.
 """
 
 from __future__ import annotations
@@ -18,8 +22,7 @@ import torch
 from torch import nn
 
 from pipeline.features import CHANNELS
-
-EMBEDDINGS = ("pooled", "projected")
+from pipeline.params import EMBEDDINGS
 
 
 class GradientReversal(torch.autograd.Function):

@@ -1,4 +1,4 @@
-"""Reading params.yaml, the single source of every setting and seed, and checking all of it.
+"""params.yaml, the single source of every setting and seed, typed and checked in one place.
 
 Every stage loads the file through :func:`load_params`, which checks the whole file, not
 only the keys that stage reads: a typo in ``train`` fails the first stage that runs after
@@ -6,7 +6,11 @@ it, in a second, never after hours of feature extraction or training. The DVC st
 ``check`` runs it first on every change of params.yaml, and also checks that the corpus
 roots exist; every other stage depends on its output.
 
-Each rule names its key and the allowed values, so an error reads
+The settings are pydantic models (strict types, no unknown keys, ranges on the fields),
+and every other place that needs a setting reads these objects: the training engine's
+:class:`pipeline.training.config.TrainConfig` extends :class:`TrainSettings` by the two
+values a stage resolves, so no setting is typed twice. Each field carries its allowed
+values in words (:class:`Expect`), so an error reads
 ``params.yaml train.epochs: expected an integer >= 1, got 0``.
 """
 
@@ -14,140 +18,176 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline import EMOTIONS
-from pipeline.corpora import corpus_reader
 from pipeline.errors import ConfigError
-from pipeline.features import PitchRange
-from pipeline.model import EMBEDDINGS
-from pipeline.workers import N_JOBS_RULE, valid_n_jobs
+from pipeline.features import FRAMES_PER_SECOND, PitchRange
+from pipeline.workers import N_JOBS_RULE
 
 PARAMS_FILE = Path("params.yaml")
+EMBEDDINGS = ("pooled", "projected")
+"""Two readings of Table 1's embedding v (see :mod:`pipeline.model`)."""
 SELECTIONS = ("best_val_ua", "last")
-
-Rule = tuple[Callable[[Any], bool], str]
-"""A predicate on a value, and the allowed values in words."""
+DEVICE_RULE = "auto, cpu, cuda or cuda:<index>"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+class Expect:
+    """Field metadata: the allowed values in words, for the error that names the key."""
+
+    def __init__(self, words: str) -> None:
+        self.words = words
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _require(predicate: Callable[[Any], bool]) -> AfterValidator:
+    def check(value: Any) -> Any:
+        if not predicate(value):
+            raise ValueError("not allowed")
+        return value
+
+    return AfterValidator(check)
 
 
-def integer(minimum: int) -> Rule:
-    return (lambda v: _is_int(v) and v >= minimum), f"an integer >= {minimum}"
+def integer(minimum: int) -> Any:
+    return Annotated[int, Field(ge=minimum), Expect(f"an integer >= {minimum}")]
 
 
-def positive() -> Rule:
-    return (lambda v: _is_number(v) and v > 0), "a number > 0"
+Number = int | float
+"""A number as YAML wrote it: 4 stays 4, so the values stages record keep their spelling."""
 
 
-def non_negative() -> Rule:
-    return (lambda v: _is_number(v) and v >= 0), "a number >= 0"
+def positive() -> Any:
+    return Annotated[Number, Field(gt=0), Expect("a number > 0")]
 
 
-def choice(*options: str) -> Rule:
-    return (lambda v: v in options), f"one of {', '.join(options)}"
+def non_negative() -> Any:
+    return Annotated[Number, Field(ge=0), Expect("a number >= 0")]
 
 
-def text() -> Rule:
-    return (lambda v: isinstance(v, str) and v != ""), "a non-empty string"
+def choice(*options: str) -> Any:
+    return Annotated[Literal[options], Expect(f"one of {', '.join(options)}")]
 
 
-def _seeds(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(_is_int(s) and s >= 0 for s in value)
-        and len(set(value)) == len(value)
-    )
+def _distinct(values: list[Any]) -> bool:
+    return len(set(values)) == len(values)
 
 
-def _speeds(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(_is_number(s) and s > 0 and s != 1 for s in value)
-        and len(set(value)) == len(value)
-    )
+class Section(BaseModel):
+    """A mapping of params.yaml: strict types, every key required, no unknown key."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
 
 
-def _folds(value: Any) -> bool:
-    return value == "all" or (
-        isinstance(value, list) and bool(value) and all(_is_int(i) and i >= 0 for i in value)
-    )
+class DemoIemocap(Section):
+    utterances_per_speaker: integer(4)  # one per class for every speaker
+    mean_seconds: positive()
+    long_utterances: integer(0)
+    short_utterances: integer(0)
 
 
-def _device(value: Any) -> bool:
-    return value in ("auto", "cpu", "cuda") or (
-        isinstance(value, str) and re.fullmatch(r"cuda:\d+", value) is not None
-    )
+class DemoMosei(Section):
+    videos: integer(1)
+    segments_per_video: integer(1)
+    mean_seconds: positive()
 
 
-SCHEMA: dict[str, Any] = {
-    "n_jobs": (valid_n_jobs, N_JOBS_RULE),
-    "train_corpus": text(),
-    "cross_corpus": text(),
-    "corpora": None,  # free-form names; checked entry by entry in _check_corpora
-    "demo": {
-        "seed": integer(0),
-        "iemocap": {
-            "utterances_per_speaker": integer(4),  # one per class for every speaker
-            "mean_seconds": positive(),
-            "long_utterances": integer(0),
-            "short_utterances": integer(0),
-        },
-        "mosei": {
-            "videos": integer(1),
-            "segments_per_video": integer(1),
-            "mean_seconds": positive(),
-        },
-    },
-    "features": {"f0_min_hz": positive(), "f0_max_hz": positive()},
-    "augment": {
-        "speeds": (_speeds, "a non-empty list of distinct speed factors > 0, none equal to 1"),
-    },
-    "lambda": ((lambda v: _is_number(v) and 0 < v < 1), "a number between 0 and 1, exclusive"),
-    "train": {
-        "seeds": (_seeds, "a non-empty list of distinct integers >= 0"),
-        "epochs": integer(1),
-        "max_seconds": positive(),
-        "batch_size": integer(1),
-        "lr": positive(),
-        "lr_decay_power": non_negative(),
-        "embedding": choice(*EMBEDDINGS),
-        "selection": choice(*SELECTIONS),
-        "menan_sc_steps": integer(1),
-        "pack": integer(1),
-        "device": (_device, "auto, cpu, cuda or cuda:<index>"),
-        "folds": (_folds, "all, or a non-empty list of fold indices >= 0"),
-    },
-    "evaluate": {"probe_splits": integer(2), "seed": integer(0)},
-    "report": {"tsne_fold": integer(0), "tsne_perplexity": positive(), "seed": integer(0)},
-}
+class DemoSettings(Section):
+    seed: integer(0)
+    iemocap: DemoIemocap
+    mosei: DemoMosei
+
+
+class FeatureSettings(Section):
+    f0_min_hz: positive()
+    f0_max_hz: positive()
+
+    @property
+    def pitch_range(self) -> PitchRange:
+        return PitchRange(self.f0_min_hz, self.f0_max_hz)
+
+
+class AugmentSettings(Section):
+    speeds: Annotated[
+        list[Annotated[float, Field(gt=0)]],
+        Field(min_length=1),
+        _require(lambda v: _distinct(v) and 1 not in v),
+        Expect("a non-empty list of distinct speed factors > 0, none equal to 1"),
+    ]
+
+
+class TrainSettings(Section):
+    """params.yaml ``train``: everything that shapes the training of a regime."""
+
+    seeds: Annotated[
+        list[Annotated[int, Field(ge=0)]],
+        Field(min_length=1),
+        _require(_distinct),
+        Expect("a non-empty list of distinct integers >= 0"),
+    ]
+    epochs: integer(1)
+    max_seconds: positive()
+    batch_size: integer(1)
+    lr: positive()
+    lr_decay_power: non_negative()
+    embedding: choice(*EMBEDDINGS)
+    selection: choice(*SELECTIONS)
+    menan_sc_steps: integer(1)
+    pack: Annotated[
+        Literal["auto"] | Annotated[int, Field(ge=1)], Expect("auto, or an integer >= 1")
+    ]
+    folds: Annotated[
+        Literal["all"] | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)],
+        Expect("all, or a non-empty list of fold indices >= 0"),
+    ]
+
+    @property
+    def max_frames(self) -> int:
+        """``max_seconds`` in frames (10 ms each)."""
+        return round(self.max_seconds * FRAMES_PER_SECOND)
+
+
+class EvaluateSettings(Section):
+    """params.yaml ``evaluate``: cross-validation parts of every probe, and their seed."""
+
+    probe_splits: integer(2)
+    seed: integer(0)
+
+
+class ReportSettings(Section):
+    tsne_fold: integer(0)
+    tsne_perplexity: positive()
+    seed: integer(0)
+
 
 # Options of a corpus entry, by name; which ones a format accepts is its reader's signature.
-CORPUS_OPTIONS: dict[str, Rule] = {
+CORPUS_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "expected_counts": (
         lambda v: (
             v is None
             or (
                 isinstance(v, dict)
                 and set(v) <= set(EMOTIONS)
-                and all(_is_int(n) and n >= 0 for n in v.values())
+                and all(
+                    isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in v.values()
+                )
             )
         ),
         f"null or a mapping from {', '.join(EMOTIONS)} to integers >= 0",
     ),
-    "manifest": text(),
+    "manifest": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
     "label_map": (
         lambda v: (
             v is None
@@ -155,90 +195,152 @@ CORPUS_OPTIONS: dict[str, Rule] = {
         ),
         "null or a mapping from corpus labels to one of the classes (or null to drop them)",
     ),
-    "labels_file": text(),
-    "wav_dir": text(),
+    "labels_file": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "wav_dir": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
 }
 CORPUS_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+class Params(Section):
+    """The whole of params.yaml."""
+
+    n_jobs: Annotated[int, _require(lambda v: v == -1 or v >= 1), Expect(N_JOBS_RULE)]
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$"), Expect(DEVICE_RULE)]
+    train_corpus: Annotated[str, Field(min_length=1), Expect("a non-empty string")]
+    cross_corpus: Annotated[str, Field(min_length=1), Expect("a non-empty string")]
+    corpora: Annotated[
+        dict[str, dict[str, Any]],
+        Expect("a mapping of corpus names to entries with format and root"),
+    ]
+    demo: DemoSettings
+    features: FeatureSettings
+    augment: AugmentSettings
+    lam: Annotated[
+        Number, Field(gt=0, lt=1, alias="lambda"), Expect("a number between 0 and 1, exclusive")
+    ]
+    train: TrainSettings
+    evaluate: EvaluateSettings
+    report: ReportSettings
+
+    @field_validator("corpora")
+    @classmethod
+    def _entries(cls, corpora: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if not corpora:
+            raise ConfigError("params.yaml corpora: expected at least one corpus entry")
+        for name, entry in corpora.items():
+            _check_corpus(name, entry)
+        return corpora
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Params:
+        for key in ("train_corpus", "cross_corpus"):
+            value = getattr(self, key)
+            if value not in self.corpora:
+                raise ConfigError(
+                    f"params.yaml {key}: {value!r} names no entry of corpora "
+                    f"(there are {', '.join(sorted(self.corpora))})"
+                )
+        self.features.pitch_range  # noqa: B018 -- its error names both keys
+        return self
+
+    def section(self, *keys: str) -> dict[str, Any]:
+        """Some top-level keys as plain values, as params.yaml spells them (for the report)."""
+        dumped = self.model_dump(by_alias=True, mode="json")
+        return {key: dumped[key] for key in keys}
+
+
+def _check_corpus(name: str, entry: dict[str, Any]) -> None:
+    # the readers' own module, imported here: the training engine types its settings with
+    # this module and needs no audio library
+    from pipeline.corpora import corpus_reader
+
+    prefix = f"params.yaml corpora.{name}"
+    if not CORPUS_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{prefix}: a corpus name is part of file names; use letters, digits, _ and -"
+        )
+    root = entry.get("root")
+    if not (isinstance(root, str) and root):
+        raise ConfigError(f"{prefix}.root: expected a non-empty string, got {root!r}")
+    _, options = corpus_reader(name, entry)
+    for key, value in options.items():
+        ok, allowed = CORPUS_OPTIONS[key]
+        if not ok(value):
+            raise ConfigError(f"{prefix}.{key}: expected {allowed}, got {value!r}")
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """Load params.yaml and check every key of it (see the module docstring)."""
     path = Path(path)
     try:
         with path.open() as handle:
-            params = yaml.safe_load(handle)
+            raw = yaml.safe_load(handle)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: not found (run stages from the project folder)") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    validate(params, str(path))
-    return params
+    return validate(raw, str(path))
 
 
-def validate(params: Any, where: str = "params.yaml") -> None:
-    """Raise ConfigError for the first setting that cannot work, naming its key."""
-    if not isinstance(params, dict):
+def validate(raw: Any, where: str = "params.yaml") -> Params:
+    """The typed settings; a ConfigError naming the first key that cannot work."""
+    if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
-    _check_section(params, SCHEMA, where, "")
-    _check_corpora(params["corpora"], where)
-    for key in ("train_corpus", "cross_corpus"):
-        if params[key] not in params["corpora"]:
-            raise ConfigError(
-                f"{where} {key}: {params[key]!r} names no entry of corpora "
-                f"(there are {', '.join(sorted(params['corpora']))})"
-            )
-    features = params["features"]
-    PitchRange(features["f0_min_hz"], features["f0_max_hz"])  # its error names both keys
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise _config_error(exc.errors()[0], raw, where) from None
 
 
-def _check_section(values: Any, schema: dict[str, Any], where: str, prefix: str) -> None:
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} {prefix.rstrip('.')}: expected a mapping, got {values!r}")
-    unknown = sorted(set(values) - set(schema))
-    if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(str(key), list(schema), n=1)
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields by the key params.yaml uses for them."""
+    return {field.alias or name: field for name, field in model.model_fields.items()}
+
+
+def _config_error(error: dict[str, Any], raw: dict[str, Any], where: str) -> ConfigError:
+    """One pydantic error as ``<where> <key>: expected <words>, got <value>``."""
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigError):
+        return cause
+    model: type[BaseModel] | None = Params
+    path: list[str] = []
+    words = "a mapping"
+    for part in error["loc"]:
+        fields = _fields(model) if model is not None else {}
+        if part not in fields:
+            break
+        field = fields[part]
+        path.append(part)
+        annotation = field.annotation
+        is_section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        words = (
+            "a mapping"
+            if is_section
+            else next((m.words for m in field.metadata if isinstance(m, Expect)), "a valid value")
+        )
+        model = annotation if is_section else None
+    key = ".".join(path)
+    if error["type"] == "extra_forbidden":
+        unknown = str(error["loc"][len(path)])
+        known = list(_fields(model)) if model is not None else []
+        close = difflib.get_close_matches(unknown, known, n=1)
+        prefix = f"{key}." if key else ""
         hint = f"; did you mean {prefix}{close[0]}?" if close else ""
-        raise ConfigError(f"{where} {prefix}{key}: unknown key{hint} (known: {', '.join(schema)})")
-    for key, rule in schema.items():
-        name = f"{prefix}{key}"
-        if key not in values:
-            expected = "a mapping" if isinstance(rule, dict) or rule is None else rule[1]
-            raise ConfigError(f"{where} {name}: missing; expected {expected}")
-        if isinstance(rule, dict):
-            _check_section(values[key], rule, where, f"{name}.")
-        elif rule is not None:
-            _check_value(values[key], rule, where, name)
+        return ConfigError(
+            f"{where} {prefix}{unknown}: unknown key{hint} (known: {', '.join(known)})"
+        )
+    if error["type"] == "missing":
+        return ConfigError(f"{where} {key}: missing; expected {words}")
+    value: Any = raw
+    for part in path:
+        value = value[part]
+    return ConfigError(f"{where} {key}: expected {words}, got {value!r}")
 
 
-def _check_value(value: Any, rule: Rule, where: str, name: str) -> None:
-    ok, allowed = rule
-    if not ok(value):
-        raise ConfigError(f"{where} {name}: expected {allowed}, got {value!r}")
-
-
-def _check_corpora(corpora: Any, where: str) -> None:
-    if not isinstance(corpora, dict) or not corpora:
-        raise ConfigError(f"{where} corpora: expected a mapping of corpus names to entries")
-    for name, entry in corpora.items():
-        prefix = f"corpora.{name}"
-        if not isinstance(name, str) or not CORPUS_NAME.fullmatch(name):
-            raise ConfigError(
-                f"{where} {prefix}: a corpus name is part of file names; use letters, digits, "
-                "_ and -"
-            )
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where} {prefix}: expected a mapping with format and root")
-        _check_value(entry.get("root"), text(), where, f"{prefix}.root")
-        _, options = corpus_reader(name, entry)
-        for key, value in options.items():
-            _check_value(value, CORPUS_OPTIONS[key], where, f"{prefix}.{key}")
-
-
-def check_roots(params: Mapping[str, Any], written_by_demo: str | Path) -> None:
+def check_roots(params: Params, written_by_demo: str | Path) -> None:
     """Every corpus root must exist, except those the demo stage writes before they are read."""
     demo = Path(written_by_demo).resolve()
-    for name, entry in params["corpora"].items():
+    for name, entry in params.corpora.items():
         root = Path(entry["root"])
         if not root.is_dir() and not root.resolve().is_relative_to(demo):
             state = "is not a folder" if root.exists() else "does not exist"

@@ -16,6 +16,7 @@ import yaml
 from pipeline import EMOTIONS
 from pipeline.metrics import WITHIN_KEYS
 from pipeline.probe import PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
+from pipeline.regimes import TITLES
 from pipeline.statistics import (
     ALPHA,
     POWER,
@@ -25,8 +26,6 @@ from pipeline.statistics import (
     seed_plan,
     sign_flip_floor,
 )
-
-TITLES = {"ec_only": "EC only", "multitask": "Multi-task", "dat": "DAT", "menan": "MEnAN"}
 
 # Paper, Table 2 (IEMOCAP, 10 folds): WA val/test/Δ, UA val/test/Δ, as printed.
 PAPER_TABLE2 = {

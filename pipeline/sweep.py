@@ -1,8 +1,8 @@
 """The lambda sweep: experiments read from `dvc exp show --json`, as a table and a figure.
 
 A sweep is a set of DVC experiments that differ from their baseline commit in ``lambda``
-alone. Every other parameter must match the baseline's (``n_jobs`` aside: it changes speed,
-never results); an experiment that differs elsewhere (other seeds, other epochs) is a
+alone. Every other parameter must match the baseline's (``n_jobs`` and ``device`` aside:
+they say where work runs); an experiment that differs elsewhere (other seeds, other epochs) is a
 different study, so it is left out and named, never averaged in. EC-only does not read
 lambda, so it is the horizontal reference line.
 """
@@ -17,14 +17,12 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from pipeline.figures import save_png
-from pipeline.report import TITLES, markdown_table, with_interval
+from pipeline.regimes import REFERENCE, TITLES, USES_LAMBDA
+from pipeline.report import markdown_table, with_interval
 
-SWEPT = ("multitask", "dat", "menan")
-"""The regimes that read lambda."""
-REFERENCE = "ec_only"
 MEASURES = {"ua_test": "test UA (%)", "speaker_mlp": "speaker probe, MLP (%)"}
 """What the sweep plots: Table 2's test UA and the controlled speaker probe."""
-IGNORED_PARAMS = ("lambda", "n_jobs")
+IGNORED_PARAMS = ("lambda", "n_jobs", "device")
 DODGE = 0.008
 """Horizontal offset between the regimes' error bars at one lambda, in lambda units."""
 
@@ -52,7 +50,7 @@ def _point(entry: Mapping[str, Any], name: str) -> Point:
     return Point(
         name=name,
         lam=float(_params(entry)["lambda"]),
-        metrics={r: metrics[f"metrics/eval/{r}.json"]["data"] for r in (*SWEPT, REFERENCE)},
+        metrics={r: metrics[f"metrics/eval/{r}.json"]["data"] for r in (*USES_LAMBDA, REFERENCE)},
     )
 
 
@@ -123,9 +121,13 @@ def read_sweep(exp_show: Sequence[Mapping[str, Any]]) -> Sweep:
 
 def sweep_markdown(sweep: Sweep) -> str:
     header = ["lambda", "experiment"]
-    header += [f"{TITLES[r]} {MEASURES[m]}" for m in MEASURES for r in SWEPT]
+    header += [f"{TITLES[r]} {MEASURES[m]}" for m in MEASURES for r in USES_LAMBDA]
     rows = [
-        [f"{p.lam:g}", p.name, *(with_interval(p.stat(r, m), 1) for m in MEASURES for r in SWEPT)]
+        [
+            f"{p.lam:g}",
+            p.name,
+            *(with_interval(p.stat(r, m), 1) for m in MEASURES for r in USES_LAMBDA),
+        ]
         for p in sweep.points
     ]
     reference = sweep.baseline
@@ -155,7 +157,7 @@ def sweep_figure(sweep: Sweep, target: Path) -> None:
     axes = fig.subplots(1, len(MEASURES))
     points = sweep.points
     for ax, (measure, label) in zip(axes, MEASURES.items(), strict=True):
-        for i, regime in enumerate(SWEPT):
+        for i, regime in enumerate(USES_LAMBDA):
             found = [(p.lam, p.stat(regime, measure)) for p in points]
             lams = [lam for lam, s in found if s is not None]
             stats = [s for _, s in found if s is not None]

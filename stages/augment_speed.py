@@ -10,18 +10,17 @@ from __future__ import annotations
 from pipeline import label_table
 from pipeline.cli import run_stage
 from pipeline.extract import extract_table
-from pipeline.features import PitchRange
 from pipeline.params import load_params
 
 
 def main(argv: list[str]) -> None:
     labels_path, out = argv
     params = load_params()
-    speeds = [float(s) for s in params["augment"]["speeds"]]
+    speeds = params.augment.speeds
     labels = label_table.read(labels_path)
     corpus = label_table.read_metadata(labels_path)["corpus"]
-    pitch_range = PitchRange(params["features"]["f0_min_hz"], params["features"]["f0_max_hz"])
-    extract_table(labels, out, speeds, pitch_range, params["n_jobs"], {"corpus": corpus})
+    pitch_range = params.features.pitch_range
+    extract_table(labels, out, speeds, pitch_range, params.n_jobs, {"corpus": corpus})
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Usage: python -m stages.evaluate TRAIN_DIR TRAIN_LABELS TRAIN_FEATURES CROSS_LAB
 Writes per-(fold, seed) scores and cross-corpus predictions (OUT_DIR), the regime's summary
 with 95 % intervals for `dvc metrics show` (METRICS) and the test predictions of every
 run as DVC confusion-plot rows (CONFUSION). The training corpus is read for the speaker
-probe, which embeds each fold's own training speakers.
+probe, which embeds each fold's own training speakers. The models run on params.yaml's
+`device`, where both corpora's frames are copied once.
 """
 
 from __future__ import annotations
@@ -14,17 +15,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline import device
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cli import log, run_stage
-from pipeline.evaluation import (
-    CrossCorpus,
-    ProbeSettings,
-    TrainingCorpus,
-    evaluate_regime,
-    summarize,
-)
+from pipeline.evaluation import CrossCorpus, TrainingCorpus, evaluate_regime, summarize
 from pipeline.params import load_params
-from pipeline.training.config import resolve_device
 
 
 def main(argv: list[str]) -> None:
@@ -32,15 +27,14 @@ def main(argv: list[str]) -> None:
         train_dir, train_labels, train_features, cross_labels, cross_features, out_dir,
         metrics_path, confusion_path,
     ) = map(Path, argv)  # fmt: skip
-    settings = load_params()["evaluate"]
-    corpus = TrainingCorpus.load(train_labels, train_features)
-    cross = CrossCorpus.load(cross_labels, cross_features)
-    log.info("cross-corpus set: %d segments from %s", len(cross.rows), cross_labels)
-    folds, tests, crosses = evaluate_regime(
-        train_dir, corpus, cross,
-        ProbeSettings(splits=int(settings["probe_splits"]), seed=int(settings["seed"])),
-        resolve_device("auto"),
-    )  # fmt: skip
+    params = load_params()
+    device.prepare()
+    where = device.resolve(params.device)
+    corpus = TrainingCorpus.load(train_labels, train_features, where)
+    cross = CrossCorpus.load(cross_labels, cross_features, where)
+    log.info("cross-corpus set: %d segments from %s; scoring on %s", len(cross.rows),
+             cross_labels, where)  # fmt: skip
+    folds, tests, crosses = evaluate_regime(train_dir, corpus, cross, params.evaluate)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         (tmp / "folds.json").write_text(json.dumps(folds, indent=2) + "\n")

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pipeline import label_table
 from pipeline.cli import run_stage
 from pipeline.extract import extract_table
-from pipeline.features import PitchRange
 from pipeline.params import load_params
 
 
@@ -17,8 +16,8 @@ def main(argv: list[str]) -> None:
     params = load_params()
     labels = label_table.read(labels_path)
     corpus = label_table.read_metadata(labels_path)["corpus"]
-    pitch_range = PitchRange(params["features"]["f0_min_hz"], params["features"]["f0_max_hz"])
-    extract_table(labels, out, [1.0], pitch_range, params["n_jobs"], {"corpus": corpus})
+    pitch_range = params.features.pitch_range
+    extract_table(labels, out, [1.0], pitch_range, params.n_jobs, {"corpus": corpus})
 
 
 if __name__ == "__main__":

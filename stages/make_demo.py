@@ -15,7 +15,7 @@ from pipeline.params import load_params
 def main(argv: list[str]) -> None:
     (out,) = argv
     params = load_params()
-    truth = write_demo(out, params["demo"], n_jobs=params["n_jobs"])
+    truth = write_demo(out, params.demo.model_dump(), n_jobs=params.n_jobs)
     log.info(
         "demo corpora written to %s: %s",
         out,

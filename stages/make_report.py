@@ -15,15 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline import run_files
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cli import log, run_stage
 from pipeline.errors import ConfigError
-from pipeline.evaluation import unseen_embeddings
 from pipeline.figures import curves_figure, tsne_figure
 from pipeline.params import load_params
-from pipeline.regimes import REGIMES
-from pipeline.report import TITLES, compare, render
-from pipeline.training.driver import output_name
+from pipeline.regimes import REFERENCE, REGIMES, TITLES
+from pipeline.report import compare, render
 
 REPORTED_PARAMS = (
     "train_corpus", "cross_corpus", "corpora", "features", "augment", "lambda", "train",
@@ -38,25 +37,25 @@ def _read(path: Path) -> Any:
 def main(argv: list[str]) -> None:
     train_root, eval_root, metrics_root, plots_root, report_dir, comparisons_path = map(Path, argv)
     params = load_params()
-    settings = params["report"]
-    fold = int(settings["tsne_fold"])
-    seed = params["train"]["seeds"][0]
+    settings = params.report
+    fold = settings.tsne_fold
+    seed = params.train.seeds[0]
     # the first seed's run of that fold
-    fold_dirs = {r: train_root / r / output_name(fold, seed) for r in REGIMES}
-    missing = [str(d) for d in fold_dirs.values() if not (d / "fold.json").is_file()]
+    fold_dirs = {r: run_files.run_dir(train_root / r, fold, seed) for r in REGIMES}
+    missing = [str(d) for d in fold_dirs.values() if not (d / run_files.SUMMARY).is_file()]
     if missing:
         raise ConfigError(
             f"params.yaml report.tsne_fold={fold}: that fold was not trained ({missing[0]}); "
             "pick one of train.folds"
         )
-    info = _read(fold_dirs["ec_only"] / "fold.json")
+    info = run_files.read_summary(fold_dirs[REFERENCE])
     figures = {"tsne": "figures/tsne.png", "curves": "figures/curves.png"}
     log.info("t-SNE of fold %d for %d regimes", fold, len(REGIMES))
     tsne_figure(
-        [(TITLES[r], *unseen_embeddings(d)) for r, d in fold_dirs.items()],
+        [(TITLES[r], *run_files.unseen_embeddings(d)) for r, d in fold_dirs.items()],
         report_dir / figures["tsne"],
-        perplexity=float(settings["tsne_perplexity"]),
-        seed=int(settings["seed"]),
+        perplexity=float(settings.tsne_perplexity),
+        seed=settings.seed,
         subtitle=f"fold {fold}: validation {info['val']}, test {info['test']}",
     )
     curves_figure(
@@ -70,7 +69,7 @@ def main(argv: list[str]) -> None:
         folds=folds,
         comparisons=comparisons,
         confusions={r: _read(plots_root / "confusion" / f"{r}.json") for r in REGIMES},
-        params={k: params[k] for k in REPORTED_PARAMS},
+        params=params.section(*REPORTED_PARAMS),
         figures=figures,
         tsne_caption=(
             f"t-SNE of v for fold {fold} (validation speaker {info['val']}, test speaker "

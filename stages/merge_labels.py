@@ -14,7 +14,7 @@ from pipeline.params import load_params
 
 def main(argv: list[str]) -> None:
     corpus, out, metrics = argv
-    config = load_params()["corpora"][corpus]
+    config = load_params().corpora[corpus]
     log.info("reading corpus %s (%s) from %s", corpus, config["format"], config["root"])
     table, info = prepare_corpus(corpus, config)
     label_table.write(table, out, corpus, info)

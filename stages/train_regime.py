@@ -8,25 +8,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline import run_files
 from pipeline.atomic import write_json
 from pipeline.cli import log, run_stage
 from pipeline.params import load_params
-from pipeline.training.driver import output_name, run_regime
+from pipeline.training.config import TrainConfig
+from pipeline.training.driver import run_regime
 
 
 def main(argv: list[str]) -> None:
     regime, labels, features, speed, folds, out_dir, plot = argv
     params = load_params()
+    config = TrainConfig.for_regime(params, regime)
     summaries = run_regime(
-        regime, params, Path(labels), [Path(features), Path(speed)], Path(folds), Path(out_dir),
-        params["n_jobs"],
+        regime, config, Path(labels), [Path(features), Path(speed)], Path(folds), Path(out_dir),
+        params.n_jobs,
     )  # fmt: skip
     curves = [
         {**row, "seed": s["seed"]}
         for s in summaries
-        for row in json.loads(
-            (Path(out_dir) / output_name(s["fold"], s["seed"]) / "curve.json").read_text()
-        )
+        for row in run_files.read_curve(run_files.run_dir(out_dir, s["fold"], s["seed"]))
     ]
     write_json(plot, curves)
     mean = {k: sum(s[k] for s in summaries) / len(summaries) for k in ("val_ua", "test_ua")}

@@ -85,6 +85,7 @@ def project_params(changes: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def write_params(folder: Path, changes: dict[str, Any] | None = None) -> Path:
+    """The project's params.yaml with ``changes``, computing on the CPU unless they say."""
     path = folder / "params.yaml"
-    path.write_text(yaml.safe_dump(project_params(changes)))
+    path.write_text(yaml.safe_dump(project_params({"device": "cpu", **(changes or {})})))
     return path

@@ -1,6 +1,7 @@
-"""Training packs on a real Dask cluster (a LocalCluster of two worker processes on the
-loopback interface): same outputs as on this machine, a killed worker costs at most its
-epoch, and an unreachable scheduler is one clear line, fast."""
+"""Training packs on a real Dask cluster (a LocalCluster of two worker processes with one
+thread each, as the README starts one, on the loopback interface): the same outputs as on
+this machine with its two worker processes, a killed worker costs at most its epoch, and
+an unreachable scheduler is one clear line, fast."""
 
 from __future__ import annotations
 
@@ -47,17 +48,18 @@ def _stage(root: Path, address: str | None, log: Path) -> subprocess.Popen:
 def test_a_stage_on_the_cluster_equals_the_stage_here_even_when_a_worker_dies(
     tmp_path: Path, cluster: distributed.LocalCluster
 ) -> None:
-    here = _project(tmp_path / "here", n_jobs=1, pack=1)
+    # 4 s crops: there, a pack's floats would depend on its thread count (see test_placement)
+    here = _project(tmp_path / "here", n_jobs=2, pack=1, seconds=4.0)
     assert _stage(here, None, tmp_path / "here.log").wait() == 0
 
-    remote = _project(tmp_path / "remote", n_jobs=1, pack=1)  # two packs, two workers
+    remote = _project(tmp_path / "remote", n_jobs=1, pack=1, seconds=4.0)  # 2 packs, 2 workers
     assert _stage(remote, cluster.scheduler_address, tmp_path / "remote.log").wait() == 0
     log = (tmp_path / "remote.log").read_text()
     assert "training 2 packs on the Dask cluster at tcp://127.0.0.1:" in log
     assert f"Ses01/seed1 epoch {EPOCHS}/{EPOCHS}" in log  # progress comes back from workers
     assert_same_stage_outputs(here, remote)
 
-    killed = _project(tmp_path / "killed", n_jobs=1, pack=1)
+    killed = _project(tmp_path / "killed", n_jobs=1, pack=1, seconds=4.0)
     log_path = tmp_path / "killed.log"
     stage = _stage(killed, cluster.scheduler_address, log_path)
     deadline = time.monotonic() + 120

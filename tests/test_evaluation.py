@@ -11,12 +11,11 @@ import pytest
 import torch
 from scipy import stats
 
-from pipeline import EMOTIONS, feature_store
+from pipeline import EMOTIONS, feature_store, inference, run_files
 from pipeline.batches import FrameStore
 from pipeline.errors import CorpusError
 from pipeline.evaluation import (
     CrossCorpus,
-    ProbeSettings,
     TrainingCorpus,
     evaluate_regime,
     summarize,
@@ -24,10 +23,13 @@ from pipeline.evaluation import (
 )
 from pipeline.figures import curves_figure, tsne_figure
 from pipeline.folds import make_folds
+from pipeline.inference import FoldModel
+from pipeline.params import EvaluateSettings
 from pipeline.probe import PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
 from pipeline.report import compare, confusion_table, render, seed_plan_text
-from pipeline.training.outputs import FoldModel, write_outputs
-from pipeline.training.run import Run, train_pack
+from pipeline.training.pack import Run
+from pipeline.training.run import train_pack
+from tests.conftest import write_params
 from tests.test_training import config, toy_corpus
 
 
@@ -42,8 +44,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     store = FrameStore.combine(originals, copies)
     [[out]] = train_pack(store, labels, [Run(fold["session"], 3, (fold,))], "ec_only", cfg)
     train_dir = tmp_path_factory.mktemp("train") / "ec_only"
-    write_outputs(train_dir / "fold02" / "seed3", fold, 3, "ec_only", cfg, out)
-    return {"dir": train_dir, "fold": fold, "labels": labels, "originals": originals, "out": out}
+    run = run_files.run_dir(train_dir, 2, 3)
+    run_files.write(run, fold, 3, "ec_only", cfg.model_dump(), out)
+    return {"dir": train_dir, "run": run, "fold": fold, "labels": labels, "originals": originals,
+            "out": out}  # fmt: skip
 
 
 def write_cross_corpus(tmp: Path, trained: dict, correct) -> tuple[Path, Path]:
@@ -92,16 +96,16 @@ def test_cross_corpus_uses_the_folds_standardization_and_the_rated_classes(
     trained: dict, tmp_path: Path
 ) -> None:
     labels_path, features_path = write_cross_corpus(tmp_path, trained, lambda label: [label])
-    cross = CrossCorpus.load(labels_path, features_path)
-    model = FoldModel.load(trained["dir"] / "fold02" / "seed3" / "model.pt", "cpu")
+    cross = CrossCorpus.load(labels_path, features_path, "cpu", tmp_path / "cache")
+    model = FoldModel.load(trained["run"], "cpu")
     table = cross.score(model)
     # Same frames, same training statistics, same crop: exactly the fold's test accuracy.
-    assert 100 * table["hit"].mean() == pytest.approx(100 * trained["out"]["results"]["test_wa"])
-    np.testing.assert_array_equal(model.inputs(cross.store).mean, trained["out"]["mean"])
-    assert not np.allclose(model.mean, cross.store.standardization(cross.rows)[0])
+    assert 100 * table["hit"].mean() == pytest.approx(100 * trained["out"].results["test_wa"])
+    np.testing.assert_array_equal(model.mean, trained["out"].mean)
+    assert not np.allclose(model.mean, cross.frames.frames.mean(dim=0).numpy())
 
     every = write_cross_corpus(tmp_path, trained, lambda label: list(EMOTIONS))
-    assert CrossCorpus.load(*every).score(model)["hit"].all()  # every class rated: a hit
+    assert CrossCorpus.load(*every, "cpu", tmp_path / "cache").score(model)["hit"].all()
 
 
 def test_cross_corpus_without_features_for_a_segment_names_the_file(
@@ -112,19 +116,23 @@ def test_cross_corpus_without_features_for_a_segment_names_the_file(
     extra = labels.iloc[[0]].assign(utt_id="not_extracted")
     pd.concat([labels, extra]).to_parquet(labels_path)
     with pytest.raises(CorpusError, match=r"cross_features\.parquet.*not_extracted"):
-        CrossCorpus.load(labels_path, features_path)
+        CrossCorpus.load(labels_path, features_path, "cpu", tmp_path / "cache")
 
 
-def test_evaluate_regime_scores_every_fold(trained: dict, tmp_path: Path) -> None:
-    corpus = TrainingCorpus.load(*write_training_corpus(tmp_path, trained))
-    cross = CrossCorpus.load(*write_cross_corpus(tmp_path, trained, lambda label: [label]))
-    folds, tests, crosses = evaluate_regime(
-        trained["dir"], corpus, cross, ProbeSettings(2, 0), "cpu"
-    )
+def test_evaluate_regime_scores_every_fold(trained: dict, tmp_path: Path, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    corpus = TrainingCorpus.load(*write_training_corpus(tmp_path, trained), "cpu", cache)
+    cross_files = write_cross_corpus(tmp_path, trained, lambda label: [label])
+    cross = CrossCorpus.load(*cross_files, "cpu", cache)
+    built = []
+    monkeypatch.setattr(inference.DeviceFrames, "__init__", lambda *a: built.append(a))
+    settings = EvaluateSettings(probe_splits=2, seed=0)
+    folds, tests, crosses = evaluate_regime(trained["dir"], corpus, cross, settings)
+    assert not built  # each corpus went to the device once, when it was loaded
     (scores,) = folds
     assert (scores["fold"], scores["seed"], scores["session"]) == (2, 3, "Ses02")
     assert scores["test_speaker"] == trained["fold"]["test"]
-    assert scores["wa_test"] == pytest.approx(100 * trained["out"]["results"]["test_wa"])
+    assert scores["wa_test"] == pytest.approx(100 * trained["out"].results["test_wa"])
     assert set(tests["speaker"]) == {trained["fold"]["test"]} and len(tests) == 8
     assert (crosses["fold"] == 2).all() and (crosses["seed"] == 3).all() and len(crosses) == 8
     # 8 training speakers, 4 per gender, 2 utterances of every emotion each: chance 1 in 4
@@ -142,7 +150,7 @@ def test_training_corpus_needs_a_label_for_every_utterance(trained: dict, tmp_pa
     labels_path, features_path = write_training_corpus(tmp_path, trained)
     trained["labels"].iloc[1:].to_parquet(labels_path)
     with pytest.raises(CorpusError, match=r"train_features\.parquet.*does not label"):
-        TrainingCorpus.load(labels_path, features_path)
+        TrainingCorpus.load(labels_path, features_path, "cpu", tmp_path / "cache")
 
 
 def _fold(fold: int, seed: int, **scores) -> dict:
@@ -300,3 +308,26 @@ def test_figures_are_png_and_byte_stable(trained: dict, tmp_path: Path) -> None:
     curve = json.loads((trained["dir"] / "fold02" / "seed3" / "curve.json").read_text())
     curves_figure({"EC only": curve}, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_device_setting_reaches_the_evaluation_stage(
+    trained: dict, tmp_path: Path, monkeypatch
+) -> None:
+    """On a machine where torch sees a GPU, ``device: cpu`` scores on the CPU, and ``auto``
+    takes the GPU (here: fails to, as this torch has no CUDA). Evaluation used to ignore the
+    setting and always took ``auto``."""
+    from stages import evaluate as stage
+
+    inputs = (
+        *write_training_corpus(tmp_path, trained),
+        *write_cross_corpus(tmp_path, trained, lambda label: [label]),
+    )
+    args = [str(trained["dir"]), *map(str, inputs), "out", "metrics.json", "confusion.json"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    write_params(tmp_path, {"device": "cpu"})
+    stage.main(args)
+    assert json.loads((tmp_path / "metrics.json").read_text())["runs"] == 1
+    write_params(tmp_path, {"device": "auto"})
+    with pytest.raises((AssertionError, RuntimeError), match="CUDA"):
+        stage.main(args)

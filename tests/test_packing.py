@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from pipeline.model import EmotionSpeakerNet
-from pipeline.regimes import Batch, PackedTrainer
 from pipeline.training.gru import packed_gru
 from pipeline.training.packing import GRU_WEIGHTS, PackedAdam, PackedNet
+from pipeline.training.steps import Batch, PackedTrainer
 
 
 def _nets(runs: int, embedding: str = "pooled") -> list[EmotionSpeakerNet]:
@@ -42,30 +42,105 @@ def test_packed_gru_gradients_are_exact() -> None:
     assert torch.autograd.gradcheck(packed_gru, args)
 
 
-@pytest.mark.parametrize("embedding", ["pooled", "projected"])
-def test_packed_net_equals_each_network(embedding: str) -> None:
-    nets = _nets(3, embedding)
-    packed = PackedNet(nets)
-    x = torch.randn(3, 5, 120, 43)
+WHERE = (
+    "pipeline/model.py (EmotionSpeakerNet, the authoritative network) and "
+    "pipeline/training/packing.py (PackedNet, the same network for R runs) must change together"
+)
+
+
+def _loss(packed: PackedNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(v, a loss that reaches every weight of ENC, EC and SC)."""
     v = packed.embed(x)
     emotion, speaker = packed.emotion_logits(v), packed.speaker_logits(v)
+    torch.manual_seed(5)
+    loss = (emotion * torch.randn_like(emotion)).sum() + (speaker * torch.randn_like(speaker)).sum()
+    return v, loss
+
+
+@pytest.mark.parametrize("fused_gru", [False, True])
+@pytest.mark.parametrize("embedding", ["pooled", "projected"])
+def test_packed_net_equals_each_network(embedding: str, fused_gru: bool) -> None:
+    """Forward and backward, both GRU forms, against each run's own EmotionSpeakerNet
+    (PyTorch's GRU): the CUDA form is tested here on the CPU, chosen by its switch."""
+    nets = _nets(3, embedding)
+    packed = PackedNet(nets, fused_gru=fused_gru)
+    x = torch.randn(3, 5, 120, 43)
+    v, loss = _loss(packed, x)
+    emotion, speaker = packed.emotion_logits(v), packed.speaker_logits(v)
+    torch.manual_seed(5)
+    g_emotion, g_speaker = torch.randn_like(emotion), torch.randn_like(speaker)
+    loss.backward()
+    grads = {**packed.main_layout.views(packed.main.grad), **packed.sc_layout.views(packed.sc.grad)}
     for r, net in enumerate(nets):
         ref = net.enc(x[r])
-        torch.testing.assert_close(v[r], ref, rtol=0, atol=1e-6)
+        torch.testing.assert_close(v[r], ref, rtol=0, atol=1e-6, msg=lambda m: f"{WHERE}: {m}")
         torch.testing.assert_close(emotion[r], net.ec(ref), rtol=0, atol=1e-6)
         torch.testing.assert_close(speaker[r], net.sc(ref), rtol=0, atol=1e-6)
         state = packed.state_dict_of(r)
         assert all(torch.equal(t, net.state_dict()[k]) for k, t in state.items())
+        ((net.ec(ref) * g_emotion[r]).sum() + (net.sc(ref) * g_speaker[r]).sum()).backward()
+        for name, param in net.named_parameters():
+            torch.testing.assert_close(
+                grads[name][r], param.grad, rtol=1e-4, atol=2e-5,
+                msg=lambda m, n=name: f"{WHERE}; the gradient of {n}: {m}",
+            )  # fmt: skip
 
 
-def test_block_diagonal_gru_for_cuda_equals_the_batched_one() -> None:
-    packed = PackedNet(_nets(3))
-    w = packed.main_layout.views(packed.main)
-    h = torch.randn(3, 4, 40, 32)
-    fused = packed._block_diagonal_gru(h.permute(1, 2, 0, 3).reshape(4, 40, 96), w)
-    batched = packed_gru(h, *(w[f"enc.gru.{n}"] for n in GRU_WEIGHTS))
-    torch.testing.assert_close(fused.reshape(4, 40, 3, 32).permute(2, 0, 1, 3), batched,
-                               rtol=0, atol=1e-6)  # fmt: skip
+def test_packed_net_computes_with_every_weight_of_table1() -> None:
+    """A layer added to EmotionSpeakerNet but not to PackedNet would train at zero gradient."""
+    for embedding in ("pooled", "projected"):
+        packed = PackedNet(_nets(2, embedding))
+        _loss(packed, torch.randn(2, 3, 60, 43))[1].backward()
+        for layout, grad in (
+            (packed.main_layout, packed.main.grad),
+            (packed.sc_layout, packed.sc.grad),
+        ):
+            unused = [n for n, g in layout.views(grad).items() if not g.abs().sum()]
+            assert not unused, f"PackedNet does not compute with {unused}: {WHERE}"
+
+
+def test_a_weight_packed_net_reads_but_the_network_lacks_is_a_clear_error() -> None:
+    packed = PackedNet(_nets(1))
+    packed.main_layout.slots.pop("enc.frame_out.0.weight")
+    message = "computes with 'enc.frame_out.0.weight', which the network of pipeline/model.py"
+    with pytest.raises(KeyError, match=message):
+        packed.embed(torch.randn(1, 2, 60, 43))
+
+
+@pytest.mark.parametrize("fused_gru", [False, True])
+def test_runs_of_a_pack_never_see_each_other(fused_gru: bool) -> None:
+    """Perturbing one run's input changes nothing of the others: outputs, gradients, bits."""
+    packed = PackedNet(_nets(3), fused_gru=fused_gru)
+    x = torch.randn(3, 4, 80, 43)
+    results = []
+    for inputs in (x, torch.cat([x[:1], x[1:2] * 3 + 7, x[2:]])):
+        packed.zero_grad()
+        v, loss = _loss(packed, inputs)
+        loss.backward()
+        results.append((v.detach(), packed.main.grad.clone(), packed.sc.grad.clone()))
+    (v, main, sc), (v2, main2, sc2) = results
+    for r in (0, 2):
+        assert torch.equal(v[r], v2[r]) and torch.equal(main[r], main2[r])
+        assert torch.equal(sc[r], sc2[r])
+    assert not torch.equal(v[1], v2[1]) and not torch.equal(main[1], main2[1])
+
+
+def test_fused_gru_weights_lie_in_one_buffer_in_the_cudnn_layout() -> None:
+    """cuDNN reads a GRU's weights in place only from one buffer, from its start, in the order
+    of nn.GRU's flat weights; else it warns and copies them on every call (on a GPU,
+    benchmarks/gpu_check.py checks that no such warning comes)."""
+    runs = 3
+    packed = PackedNet(_nets(runs), fused_gru=True)
+    weights = packed.block_diagonal_weights(packed.main_layout.views(packed.main))
+    reference = torch.nn.GRU(runs * 32, runs * 32, batch_first=True)
+    assert tuple(reference._flat_weights_names) == GRU_WEIGHTS
+    assert [w.shape for w in weights] == [w.shape for w in reference._flat_weights]
+    storage = weights[0].untyped_storage()
+    assert all(w.untyped_storage().data_ptr() == storage.data_ptr() for w in weights)
+    sizes = [w.numel() for w in weights]
+    assert [w.storage_offset() for w in weights] == [sum(sizes[:i]) for i in range(len(sizes))]
+    assert all(w.is_contiguous() for w in weights)
+    assert storage.nbytes() == 4 * sum(sizes)
 
 
 def test_packed_adam_equals_torch_adam_and_skips_inactive_runs() -> None:

@@ -17,8 +17,10 @@ from pipeline.params import check_roots, load_params, validate
 from tests.conftest import REPO, project_params, write_params
 
 
-def test_the_shipped_params_file_passes() -> None:
-    validate(load_params(REPO / "params.yaml"))
+def test_the_shipped_params_file_passes_and_is_typed() -> None:
+    params = load_params(REPO / "params.yaml")
+    assert params.train.epochs == 12 and params.lam == 0.5 and params.train.pack == "auto"
+    assert params.section("lambda", "train")["train"]["max_seconds"] == 4  # as YAML wrote it
 
 
 @pytest.mark.parametrize(
@@ -29,13 +31,15 @@ def test_the_shipped_params_file_passes() -> None:
         ({"train": {"epochs": 2.5}}, r"train.epochs: expected an integer >= 1, got 2.5"),
         ({"train": {"batch_size": 0}}, r"train.batch_size: expected an integer >= 1, got 0"),
         ({"train": {"batch_size": -4}}, r"train.batch_size: expected an integer >= 1, got -4"),
-        ({"train": {"pack": True}}, r"train.pack: expected an integer >= 1, got True"),
+        ({"train": {"pack": True}}, r"train.pack: expected auto, or an integer >= 1, got True"),
+        ({"train": {"pack": 0}}, r"train.pack: expected auto, or an integer >= 1, got 0"),
         ({"train": {"seeds": []}}, r"train.seeds: expected a non-empty list of distinct"),
         ({"train": {"seeds": [1, 1]}}, r"train.seeds: expected a non-empty list of distinct"),
         ({"train": {"lr": "abc"}}, r"train.lr: expected a number > 0, got 'abc'"),
         ({"train": {"lr": 0}}, r"train.lr: expected a number > 0, got 0"),
         ({"train": {"embedding": "flat"}}, r"train.embedding: expected one of pooled, projected"),
-        ({"train": {"device": "gpu"}}, r"train.device: expected auto, cpu, cuda or cuda:<index>"),
+        ({"device": "gpu"}, r"params.yaml device: expected auto, cpu, cuda or cuda:<index>"),
+        ({"train": {"device": "cuda"}}, r"train.device: unknown key \(known: seeds,"),
         ({"train": {"folds": []}}, r"train.folds: expected all, or a non-empty list"),
         ({"train": {"folds": ["a"]}}, r"train.folds: expected all, or a non-empty list"),
         ({"lambda": "abc"}, r"lambda: expected a number between 0 and 1, exclusive, got 'abc'"),
@@ -87,10 +91,10 @@ def test_roots_must_exist_unless_the_demo_stage_writes_them(tmp_path: Path) -> N
             }
         }
     )
-    check_roots(params, demo)  # the first is the demo stage's, the second exists
+    check_roots(validate(params), demo)  # the first is the demo stage's, the second exists
     params["corpora"]["mosei"]["root"] = str(tmp_path / "CMU_MOSEI")
     with pytest.raises(ConfigError, match=rf"corpora.mosei.root: {tmp_path}/CMU_MOSEI does not"):
-        check_roots(params, demo)
+        check_roots(validate(params), demo)
 
 
 def test_one_n_jobs_rule_for_every_stage() -> None:

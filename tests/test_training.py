@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +15,13 @@ from pipeline.batches import FrameStore
 from pipeline.errors import ConfigError, NonFiniteError
 from pipeline.feature_store import Features
 from pipeline.folds import make_folds
+from pipeline.inference import DeviceFrames
+from pipeline.run_files import FoldResult
 from pipeline.training import driver
 from pipeline.training.config import TrainConfig
 from pipeline.training.driver import plan_runs, run_regime
-from pipeline.training.inputs import DeviceFrames
-from pipeline.training.run import Run, train_pack
+from pipeline.training.pack import Run
+from pipeline.training.run import train_pack
 
 SPEAKERS = [f"Ses{s:02d}{g}" for s in range(1, 6) for g in "FM"]
 
@@ -54,9 +55,9 @@ def _features(items: list[tuple[str, float, np.ndarray]]) -> Features:
 
 def config(**overrides) -> TrainConfig:
     base = {
-        "seeds": (3,), "epochs": 4, "batch_size": 16, "lr": 3e-3, "lr_decay_power": 1.0,
+        "seeds": [3], "epochs": 4, "batch_size": 16, "lr": 3e-3, "lr_decay_power": 1.0,
         "max_seconds": 0.5, "embedding": "pooled", "selection": "best_val_ua",
-        "menan_sc_steps": 1, "pack": 5, "device": "cpu", "lam": 0.5,
+        "menan_sc_steps": 1, "pack": 5, "folds": "all", "device": "cpu", "lam": 0.5,
     }  # fmt: skip
     return TrainConfig(**{**base, **overrides})
 
@@ -68,12 +69,12 @@ def session_run(folds: list[dict], session_index: int, seed: int = 3, *which: in
     return Run(pair[0]["session"], seed, chosen)
 
 
-def assert_same_outputs(a: dict, b: dict, atol: float = 0.0) -> None:
-    for key, tensor in a["state"].items():
-        torch.testing.assert_close(tensor, b["state"][key], rtol=0, atol=atol)
+def assert_same_outputs(a: FoldResult, b: FoldResult, atol: float = 0.0) -> None:
+    for key, tensor in a.state.items():
+        torch.testing.assert_close(tensor, b.state[key], rtol=0, atol=atol)
     if atol == 0:
-        pd.testing.assert_frame_equal(a["predictions"], b["predictions"])
-        assert a["curve"] == b["curve"] and a["results"] == b["results"]
+        pd.testing.assert_frame_equal(a.predictions, b.predictions)
+        assert a.curve == b.curve and a.results == b.results
 
 
 def test_standardization_uses_training_speakers_only() -> None:
@@ -116,10 +117,10 @@ def test_tiny_training_learns_a_separable_task(regime: str) -> None:
     store = FrameStore.combine(originals, copies)
     folds = make_folds(labels)
     [[out]] = train_pack(store, labels, [session_run(folds, 1, 3, 0)], regime, config(epochs=15))
-    assert out["results"]["test_wa"] > 0.7, out["results"]  # chance: 0.25
-    test = out["predictions"][out["predictions"]["split"] == "test"]
+    assert out.results["test_wa"] > 0.7, out.results  # chance: 0.25
+    test = out.predictions[out.predictions["split"] == "test"]
     assert set(test["speaker"]) == {folds[2]["test"]} and len(test) == 8
-    assert len(out["curve"]) == 15 and out["embeddings"]["val"][1].shape == (8, 96)
+    assert len(out.curve) == 15 and out.embeddings["val"][1].shape == (8, 96)
 
 
 def test_same_seed_same_model_and_seeds_differ() -> None:
@@ -131,7 +132,7 @@ def test_same_seed_same_model_and_seeds_differ() -> None:
     [[b]] = train_pack(store, labels, [session_run(folds, 0, 3, 0)], "dat", config(epochs=2))
     assert_same_outputs(a, b)  # no wall-clock values in outputs either
     [[c]] = train_pack(store, labels, [session_run(folds, 0, 4, 0)], "dat", config(epochs=2))
-    assert not torch.equal(a["state"]["enc.gru.weight_hh_l0"], c["state"]["enc.gru.weight_hh_l0"])
+    assert not torch.equal(a.state["enc.gru.weight_hh_l0"], c.state["enc.gru.weight_hh_l0"])
 
 
 def test_one_run_serves_both_folds_of_a_session() -> None:
@@ -150,8 +151,8 @@ def test_one_run_serves_both_folds_of_a_session() -> None:
     # without a selection step, one fold's test speaker is the other's validation speaker
     cfg = config(epochs=2, selection="last")
     [[a, b]] = train_pack(store, labels, [session_run(folds, 2)], "dat", cfg)
-    assert a["results"]["test_ua"] == b["results"]["val_ua"]
-    assert a["results"]["val_ua"] == b["results"]["test_ua"]
+    assert a.results["test_ua"] == b.results["val_ua"]
+    assert a.results["val_ua"] == b.results["test_ua"]
 
 
 @pytest.mark.parametrize("regime", ["ec_only", "multitask", "dat", "menan"])
@@ -167,7 +168,7 @@ def test_packed_runs_equal_separate_runs(regime: str) -> None:
     labels, originals, copies = toy_corpus()
     labels = labels[~((labels["speaker"] == "Ses03F") & labels["utt_id"].str.endswith("7"))]
     store = FrameStore.combine(originals, copies)
-    runs = plan_runs(make_folds(labels), (3, 4))[:3]
+    runs = plan_runs(make_folds(labels), [3, 4])[:3]
     sizes = {len(labels[labels["speaker"].isin(r.folds[0]["train"])]) for r in runs}
     assert len(sizes) == 2  # a shorter run waits, untouched, while the others step
     cfg = config(epochs=3)
@@ -176,14 +177,14 @@ def test_packed_runs_equal_separate_runs(regime: str) -> None:
         [alone] = train_pack(store, labels, [run], regime, cfg)
         for a, b in zip(alone, per_fold, strict=True):
             assert_same_outputs(a, b, atol=1e-5)
-            assert a["results"]["selected_epoch"] == b["results"]["selected_epoch"]
+            assert a.results["selected_epoch"] == b.results["selected_epoch"]
 
 
 def test_interrupted_pack_resumes_from_its_last_epoch(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     labels, originals, copies = toy_corpus()
     store = FrameStore.combine(originals, copies)
-    runs = plan_runs(make_folds(labels), (3,))[:2]
+    runs = plan_runs(make_folds(labels), [3])[:2]
     cfg = config(epochs=4)
     uninterrupted = train_pack(store, labels, runs, "menan", cfg)
 
@@ -228,8 +229,14 @@ def _write_inputs(tmp: Path, per_speaker: int = 4) -> tuple[Path, list[Path], Pa
 TRAIN = {
     "seeds": [1], "epochs": 1, "batch_size": 16, "lr": 1e-3, "lr_decay_power": 1.0,
     "max_seconds": 0.3, "embedding": "pooled", "selection": "best_val_ua",
-    "menan_sc_steps": 1, "pack": 2, "device": "cpu", "folds": [0, 3],
+    "menan_sc_steps": 1, "pack": 2, "folds": [0, 3],
 }  # fmt: skip
+"""params.yaml ``train`` of the small stage tests."""
+
+
+def stage_config(lam: float = 0.5, **train) -> TrainConfig:
+    """What a training stage resolves from params.yaml with TRAIN (and ``train``) on the CPU."""
+    return TrainConfig(**{**TRAIN, **train}, lam=lam, device="cpu")
 
 
 def test_stage_driver_caches_packs_and_writes_per_fold_and_seed(
@@ -237,9 +244,9 @@ def test_stage_driver_caches_packs_and_writes_per_fold_and_seed(
 ) -> None:
     monkeypatch.setattr(driver, "CACHE_ROOT", tmp_path / "cache")
     labels_path, paths, folds_path = _write_inputs(tmp_path)
-    params = {"lambda": 0.5, "train": {**TRAIN, "seeds": [1, 5]}}
+    cfg = stage_config(seeds=[1, 5])
     out = tmp_path / "out"
-    summaries = run_regime("menan", params, labels_path, paths, folds_path, out, 1)
+    summaries = run_regime("menan", cfg, labels_path, paths, folds_path, out, 1)
     assert [(s["fold"], s["seed"]) for s in summaries] == [(0, 1), (0, 5), (3, 1), (3, 5)]
     assert sorted(str(p.relative_to(out)) for p in out.glob("*/*")) == [
         "fold00/seed1", "fold00/seed5", "fold03/seed1", "fold03/seed5",
@@ -252,37 +259,23 @@ def test_stage_driver_caches_packs_and_writes_per_fold_and_seed(
     assert not list(cache.glob("*.state.pt"))
     assert len(list((tmp_path / "cache").glob("frames-*.npy"))) == 1  # shared memory map
     stamps = {p: p.stat().st_mtime_ns for p in cache.rglob("model.pt")}
-    run_regime("menan", params, labels_path, paths, folds_path, out, 1)  # nothing to redo
+    run_regime("menan", cfg, labels_path, paths, folds_path, out, 1)  # nothing to redo
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("model.pt")} == stamps
-    params["lambda"] = 0.3  # a new setting trains anew, next to the old results
-    run_regime("menan", params, labels_path, paths, folds_path, out, 1)
+    cfg = stage_config(lam=0.3, seeds=[1, 5])  # a new setting trains anew, beside the old
+    run_regime("menan", cfg, labels_path, paths, folds_path, out, 1)
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 4
     monkeypatch.setattr(driver, "code_digest", lambda: "changed training code")
-    run_regime("menan", params, labels_path, paths, folds_path, out, 1)  # never stale results
+    run_regime("menan", cfg, labels_path, paths, folds_path, out, 1)  # never stale results
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 6
-
-
-def test_worker_processes_give_the_same_outputs(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(driver, "CACHE_ROOT", tmp_path / "cache")
-    labels_path, paths, folds_path = _write_inputs(tmp_path)
-    params = {"lambda": 0.5, "train": {**TRAIN, "pack": 1, "epochs": 2}}
-    local = run_regime("dat", params, labels_path, paths, folds_path, tmp_path / "a", 1)
-    shutil.rmtree(tmp_path / "cache")
-    pooled = run_regime("dat", params, labels_path, paths, folds_path, tmp_path / "b", 2)
-    assert local == pooled
-    for fold_dir in (tmp_path / "a").glob("*/*"):
-        twin = tmp_path / "b" / fold_dir.relative_to(tmp_path / "a")
-        for name in ("predictions.parquet", "curve.json"):
-            assert (fold_dir / name).read_bytes() == (twin / name).read_bytes()
 
 
 def test_fold_indices_are_checked_against_the_folds_file(tmp_path: Path) -> None:
     """Types and ranges of every setting are pipeline.params' job (tests/test_params.py);
     only whether fold 12 exists needs the folds file."""
     labels_path, paths, folds_path = _write_inputs(tmp_path)
-    params = {"lambda": 0.5, "train": {**TRAIN, "folds": [12]}}
+    cfg = stage_config(folds=[12])
     with pytest.raises(ConfigError, match=r"train.folds: no folds \[12\] \(there are 10\)"):
-        run_regime("menan", params, labels_path, paths, folds_path, tmp_path / "out", 1)
+        run_regime("menan", cfg, labels_path, paths, folds_path, tmp_path / "out", 1)
 
 
 def test_non_finite_standardization_stops_before_training_and_names_the_run() -> None:

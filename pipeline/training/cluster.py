@@ -7,7 +7,9 @@ without it everything runs on this machine as before. Workers read the label tab
 feature memory map and the fold cache from the same absolute paths as this machine (a
 shared filesystem), never from arrays shipped through the scheduler, and each pack saves
 its state there after every epoch: a worker that dies costs the epoch it was in, because
-the scheduler hands the pack to another worker, which resumes from that state.
+the scheduler hands the pack to another worker, which resumes from that state. A pack
+computes with the same fixed thread count on a worker as anywhere else
+(:func:`pipeline.device.prepare_training`), so a cluster's outputs equal this machine's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline import workers
 from pipeline.errors import ConfigError
 from pipeline.training.run import Report
 
@@ -48,14 +49,6 @@ def connect(address: str) -> Any:
             f"{CONNECT_TIMEOUT_S} s ({exc}). Start one (`dask scheduler`) and workers "
             f"(`dask worker {address} --nthreads 1`), or unset {SCHEDULER_ENV} to train here"
         ) from None
-
-
-def worker_threads() -> int:
-    """Torch threads for a task on this worker: its cores shared among its task slots."""
-    from distributed import get_worker
-
-    slots = get_worker().state.nthreads
-    return max(1, workers.count(-1) // slots)
 
 
 def event_reporter(topic: str) -> Report:

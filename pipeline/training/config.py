@@ -1,64 +1,48 @@
-"""The training settings of params.yaml as one object (checked by :mod:`pipeline.params`)."""
+"""What one regime's training depends on: the ``train`` settings, lambda and the device."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import torch
-
+from pipeline import device as devices
 from pipeline.errors import ConfigError
+from pipeline.params import Params, TrainSettings
 from pipeline.regimes import USES_LAMBDA
 
-FRAMES_PER_SECOND = 100
+CPU_PACK = 3
+"""``pack: auto`` on the CPU: the best measured on CPU (``benchmarks/bench_training.py``)."""
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything from params.yaml that shapes one regime's training."""
+class TrainConfig(TrainSettings):
+    """params.yaml ``train`` plus what a stage resolves: lambda (for the regimes that read
+    it) and the device the runs compute on."""
 
-    seeds: tuple[int, ...]
-    epochs: int
-    batch_size: int
-    lr: float
-    lr_decay_power: float
-    max_seconds: float
-    embedding: str
-    selection: str
-    menan_sc_steps: int
-    pack: int
-    device: str
     lam: float | None
+    device: str
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], regime: str) -> TrainConfig:
-        """Build from params already checked by :func:`pipeline.params.validate`."""
-        train = params["train"]
+    def for_regime(cls, params: Params, regime: str) -> TrainConfig:
         return cls(
-            seeds=tuple(train["seeds"]),
-            epochs=train["epochs"],
-            batch_size=train["batch_size"],
-            lr=float(train["lr"]),
-            lr_decay_power=float(train["lr_decay_power"]),
-            max_seconds=float(train["max_seconds"]),
-            embedding=train["embedding"],
-            selection=train["selection"],
-            menan_sc_steps=train["menan_sc_steps"],
-            pack=train["pack"],
-            device=resolve_device(train["device"]),
-            lam=float(params["lambda"]) if regime in USES_LAMBDA else None,
+            **params.train.model_dump(),
+            lam=params.lam if regime in USES_LAMBDA else None,
+            device=devices.resolve(params.device),
         )
 
-    @property
-    def max_frames(self) -> int:
-        return round(self.max_seconds * FRAMES_PER_SECOND)
+    def pack_size(self, runs: int) -> int:
+        """Runs per pack: ``pack``, or for ``auto`` all runs on a GPU and CPU_PACK on a CPU.
 
+        One pack per GPU is what a GPU wants: the step's cost hardly grows with the runs
+        in it (it is bound by kernel launches and latency), so one process holding every
+        run beats several processes time-slicing one GPU, each with its own copy of the
+        frames and its own CUDA context.
+        """
+        if self.pack != "auto":
+            return self.pack
+        return max(runs, 1) if devices.is_cuda(self.device) else CPU_PACK
 
-def resolve_device(name: str) -> str:
-    """``auto`` becomes CUDA where torch sees a GPU, else the CPU; other names stay."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """Everything that shapes results: the device only by its type (cpu or cuda)."""
+        return {**self.model_dump(exclude={"device"}), "device": devices.kind(self.device)}
 
 
 def chosen_folds(folds: list[dict[str, Any]], which: Any) -> list[dict[str, Any]]:

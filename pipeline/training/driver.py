@@ -1,10 +1,16 @@
-"""The training stage of one regime: plan packs, train them (resumably), assemble outputs.
+"""The training stage of one regime: plan packs, place them, train them (resumably), assemble.
 
 Runs are (session, seed) pairs of the chosen folds. They are cut into packs of
-``train.pack`` runs, in a fixed order (seed, then session), so a pack's composition, and
-with it every float it produces, depends only on params.yaml, never on ``n_jobs`` or on
-what an interrupted earlier attempt had finished. Packs run in worker processes (one per
-core at most, torch threads split among them); each saves its state after every epoch in
+``train.pack`` runs (``auto``: see :meth:`TrainConfig.pack_size`), in a fixed order (seed,
+then session), so a pack's composition, and with it every float it produces, depends only
+on params.yaml and the device type, never on ``n_jobs`` or on what an interrupted earlier
+attempt had finished. Every pack computes with the same fixed number of torch threads
+(:func:`pipeline.device.prepare_training`), wherever it runs: in this process, in a worker
+process, on a Dask worker, or resumed after a kill.
+
+Placement: on the CPU, packs run in up to ``n_jobs`` worker processes, one pack per
+process at a time; on CUDA, one process per GPU, each training its share of the packs one
+after another. Each pack saves its state after every epoch in
 ``data/.fold_cache/<regime>/<fingerprint>.state.pt`` and, when done, its outputs in
 ``data/.fold_cache/<regime>/<fingerprint>/``, keyed by everything that determines them.
 So an interrupted stage redoes nothing finished and loses at most one epoch, and DVC's
@@ -24,7 +30,6 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,37 +38,53 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from pipeline import batches, metrics, model, regimes
+from pipeline import (
+    batches,
+    device,
+    frame_cache,
+    inference,
+    metrics,
+    model,
+    params,
+    regimes,
+    run_files,
+)
 from pipeline.atomic import atomic_path
 from pipeline.errors import ConfigError
+from pipeline.frame_cache import file_digest, open_frames
 from pipeline.regimes import REGIMES
 from pipeline.training import (
     checkpoint,
     cluster,
     gru,
     inputs,
-    outputs,
+    pack,
     packing,
+    selection,
+    steps,
 )
-from pipeline.training import (
-    config as config_module,
-)
-from pipeline.training import (
-    run as run_module,
-)
+from pipeline.training import config as config_module
+from pipeline.training import run as run_module
 from pipeline.training.config import TrainConfig, chosen_folds
-from pipeline.training.frame_cache import open_frames
-from pipeline.training.outputs import write_outputs
-from pipeline.training.run import Report, Run, train_pack
+from pipeline.training.pack import Run
+from pipeline.training.run import Report, train_pack
 from pipeline.workers import count as worker_count
 from pipeline.workers import die_with_stage
 
 log = logging.getLogger(__name__)
 
-CACHE_ROOT = Path("data/.fold_cache")
+CACHE_ROOT = frame_cache.CACHE_DIR
+RESULT_MODULES = (
+    batches, device, inference, metrics, model, params, regimes, run_files, checkpoint,
+    config_module, gru, inputs, pack, packing, run_module, selection, steps,
+)  # fmt: skip
+"""Every module whose source shapes a trained result (see :func:`code_digest`)."""
+
+Item = tuple[list[Run], Path]
+"""A pack to train and the fold-cache folder its outputs go to."""
 
 
-def plan_runs(folds: list[dict[str, Any]], seeds: tuple[int, ...]) -> list[Run]:
+def plan_runs(folds: list[dict[str, Any]], seeds: list[int]) -> list[Run]:
     """One run per (seed, session) of the chosen folds, seed-major, sessions in fold order."""
     sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for f in folds:
@@ -84,39 +105,45 @@ def plan_packs(runs: list[Run], size: int) -> list[list[Run]]:
     ]
 
 
-def file_digest(path: str | Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def cuda_devices(name: str) -> list[str]:
+    """The GPUs a CUDA setting means: the one named, or every one torch sees."""
+    if ":" in name:
+        return [name]
+    return [f"cuda:{i}" for i in range(max(torch.cuda.device_count(), 1))]
+
+
+def placement(
+    todo: list[Item], device_name: str, n_jobs: int
+) -> tuple[list[tuple[str, list[Item]]], int]:
+    """Which process trains which packs on which device: (tasks, processes at once).
+
+    CPU: every pack is a task, up to ``n_jobs`` at once. CUDA: one task per GPU with its
+    share of the packs, trained one after another, so no two processes share a GPU.
+    Placement never changes what a pack computes, only where and when.
+    """
+    if device.is_cuda(device_name):
+        gpus = cuda_devices(device_name)
+        tasks = [(gpu, todo[i :: len(gpus)]) for i, gpu in enumerate(gpus) if todo[i :: len(gpus)]]
+        return tasks, len(tasks)
+    tasks = [(device_name, [item]) for item in todo]
+    return tasks, min(len(tasks), worker_count(n_jobs))
 
 
 def code_digest() -> str:
     """Hash of the source of every module that shapes a result, so code changes never get
     stale cached outputs back."""
-    modules = (
-        batches,
-        metrics,
-        model,
-        regimes,
-        checkpoint,
-        config_module,
-        gru,
-        inputs,
-        outputs,
-        packing,
-        run_module,
-    )
     digest = hashlib.sha256()
-    for module in modules:
+    for module in RESULT_MODULES:
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
 
-def fingerprint(regime: str, pack: list[Run], config: TrainConfig, digests: dict[str, str]) -> str:
+def fingerprint(regime: str, runs: list[Run], config: TrainConfig, digests: dict[str, str]) -> str:
     """Hash of everything that determines a pack's outputs (its composition included)."""
     payload = {
         "regime": regime,
-        "runs": [[r.seed, list(r.folds)] for r in pack],
-        "config": asdict(config),
+        "runs": [[r.seed, list(r.folds)] for r in runs],
+        "config": config.fingerprint_fields(),
         "inputs": digests,
         "torch": torch.__version__,
         "code": code_digest(),
@@ -124,33 +151,25 @@ def fingerprint(regime: str, pack: list[Run], config: TrainConfig, digests: dict
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def output_name(fold: int, seed: int) -> str:
-    return f"fold{fold:02d}/seed{seed}"
-
-
 def _train_and_write(
-    frames_args,
-    labels_path: Path,
-    pack: list[Run],
-    regime: str,
-    config: TrainConfig,
-    target: Path,
-    threads: int,
-    report,
-) -> None:
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    frames_args, labels_path: Path, items: list[Item], regime: str, config: TrainConfig,
+    report: Report,
+) -> None:  # fmt: skip
+    """Train packs one after another in this process, each into its fold-cache folder."""
+    device.prepare_training()
     store = open_frames(*frames_args)
+    frames = inference.DeviceFrames(store, config.device)  # one upload for all these packs
     labels = pd.read_parquet(labels_path)
-    state_path = target.with_name(f"{target.name}.state.pt")
-    results = train_pack(store, labels, pack, regime, config, state_path, report)
-    with atomic_path(target) as tmp:
-        for run, per_fold in zip(pack, results, strict=True):
-            for fold, out in zip(run.folds, per_fold, strict=True):
-                write_outputs(
-                    tmp / output_name(fold["fold"], run.seed), fold, run.seed, regime, config, out
-                )
-    state_path.unlink(missing_ok=True)  # finished: keep only what the outputs need
+    for runs, target in items:
+        state_path = target.with_name(f"{target.name}.state.pt")
+        results = train_pack(store, labels, runs, regime, config, state_path, report, frames)
+        settings = config.model_dump()
+        with atomic_path(target) as tmp:
+            for run, per_fold in zip(runs, results, strict=True):
+                for fold, result in zip(run.folds, per_fold, strict=True):
+                    where = run_files.run_dir(tmp, fold["fold"], run.seed)
+                    run_files.write(where, fold, run.seed, regime, settings, result)
+        state_path.unlink(missing_ok=True)  # finished: keep only what the outputs need
 
 
 _QUEUE: Any = None
@@ -178,7 +197,7 @@ def _worker(*args) -> None:
 
 def run_regime(
     regime: str,
-    params: dict[str, Any],
+    config: TrainConfig,
     labels_path: Path,
     feature_paths: list[Path],
     folds_path: Path,
@@ -188,48 +207,43 @@ def run_regime(
     """Train (or reuse) every chosen (fold, seed) of ``regime`` and assemble ``out_dir``."""
     if regime not in REGIMES:
         raise ConfigError(f"unknown regime {regime!r}; one of {REGIMES}")
-    config = TrainConfig.from_params(params, regime)
-    folds = chosen_folds(json.loads(folds_path.read_text()), params["train"]["folds"])
+    folds = chosen_folds(json.loads(folds_path.read_text()), config.folds)
     digests = {str(p): file_digest(p) for p in (labels_path, folds_path, *feature_paths)}
     cache = CACHE_ROOT / regime
-    packs = plan_packs(plan_runs(folds, config.seeds), config.pack)
+    runs = plan_runs(folds, config.seeds)
+    packs = plan_packs(runs, config.pack_size(len(runs)))
     targets = [cache / fingerprint(regime, p, config, digests) for p in packs]
     todo = [(p, t) for p, t in zip(packs, targets, strict=True) if not t.is_dir()]
-    n_runs = sum(len(p) for p in packs)
     log.info(
         "%s: %d folds x %d seeds = %d runs in %d packs of up to %d; %d packs to train on %s",
-        regime,
-        len(folds),
-        len(config.seeds),
-        n_runs,
-        len(packs),
-        config.pack,
-        len(todo),
-        config.device,
-    )
+        regime, len(folds), len(config.seeds), len(runs), len(packs),
+        config.pack_size(len(runs)), len(todo), config.device,
+    )  # fmt: skip
     address = cluster.scheduler_address()
     if todo:
         # connect first: an unreachable scheduler fails before minutes of preparation
         with cluster.connect(address) if address else contextlib.nullcontext() as client:
-            frames_args = (feature_paths, [digests[str(p)] for p in feature_paths], CACHE_ROOT)
+            frames_args = (feature_paths, CACHE_ROOT, [digests[str(p)] for p in feature_paths])
             open_frames(*frames_args)  # build the shared memory map once, before the workers
             if client is None:
-                _train_packs(todo, frames_args, labels_path, regime, config, n_jobs)
+                _train_here(todo, frames_args, labels_path, regime, config, n_jobs)
             else:
                 _train_on_cluster(client, todo, frames_args, labels_path, regime, config)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        for pack, target in zip(packs, targets, strict=True):
-            for r in pack:
+        for runs_of_pack, target in zip(packs, targets, strict=True):
+            for r in runs_of_pack:
                 for f in r.folds:
-                    name = output_name(f["fold"], r.seed)
-                    shutil.copytree(target / name, tmp / name)
-    summaries = [json.loads(p.read_text()) for p in out_dir.glob("fold*/seed*/fold.json")]
+                    shutil.copytree(
+                        run_files.run_dir(target, f["fold"], r.seed),
+                        run_files.run_dir(tmp, f["fold"], r.seed),
+                    )
+    summaries = [run_files.read_summary(d) for d in run_files.finished_runs(out_dir)]
     return sorted(summaries, key=lambda s: (s["fold"], s["seed"]))
 
 
 @contextlib.contextmanager
-def _progress(todo, regime: str, config: TrainConfig) -> Iterator[Report]:
+def _progress(todo: list[Item], regime: str, config: TrainConfig) -> Iterator[Report]:
     """A progress bar over every (run, epoch) to train; the reporter logs and advances it."""
     total = sum(len(p) for p, _ in todo) * config.epochs
     with (
@@ -245,7 +259,7 @@ def _progress(todo, regime: str, config: TrainConfig) -> Iterator[Report]:
         yield report
 
 
-def _cluster_task(frames_args, labels_path, pack, regime, config, target, expected, events):
+def _cluster_task(frames_args, labels_path, item, regime, config, expected, events):
     """One pack on a Dask worker, which must run the same code as the stage's machine."""
     found = {"code": code_digest(), "torch": torch.__version__}
     if found != expected:
@@ -253,37 +267,34 @@ def _cluster_task(frames_args, labels_path, pack, regime, config, target, expect
             f"a Dask worker runs other pipeline code or torch than this machine ({found} != "
             f"{expected}); install the same commit on every worker"
         )
-    threads = cluster.worker_threads() if config.device == "cpu" else 1
     report = cluster.event_reporter(events)
-    _train_and_write(frames_args, labels_path, pack, regime, config, target, threads, report)
+    _train_and_write(frames_args, labels_path, [item], regime, config, report)
 
 
 def _train_on_cluster(client, todo, frames_args, labels_path, regime, config) -> None:
     """Every pack as one Dask task; paths absolute, as every worker must see them."""
-    features, digests, cache = frames_args
-    shared = ([p.resolve() for p in features], digests, cache.resolve())
+    features, cache, digests = frames_args
+    shared = ([p.resolve() for p in features], cache.resolve(), digests)
     expected = {"code": code_digest(), "torch": torch.__version__}
     jobs = [
         (
             f"train-{regime}-{target.name}",
-            (shared, labels_path.resolve(), pack, regime, config, target.resolve(), expected),
+            (shared, labels_path.resolve(), (runs, target.resolve()), regime, config, expected),
         )
-        for pack, target in todo
+        for runs, target in todo
     ]
     with _progress(todo, regime, config) as report:
         cluster.run_on_cluster(client, _cluster_task, jobs, report)
 
 
-def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None:
-    cores = worker_count(-1)  # every core this process may run on
-    workers = min(len(todo), worker_count(n_jobs))
-    threads = max(1, cores // workers) if config.device == "cpu" else 1
+def _train_here(todo, frames_args, labels_path, regime, config, n_jobs) -> None:
+    """The packs on this machine, placed by :func:`placement`."""
+    tasks, workers = placement(todo, config.device, n_jobs)
     with _progress(todo, regime, config) as report:
         if workers == 1:
-            for pack, target in todo:
-                _train_and_write(
-                    frames_args, labels_path, pack, regime, config, target, threads, report
-                )
+            for where, items in tasks:
+                here = config.model_copy(update={"device": where})
+                _train_and_write(frames_args, labels_path, items, regime, here, report)
             return
         context = multiprocessing.get_context("spawn")
         events = context.Queue()
@@ -293,9 +304,14 @@ def _train_packs(todo, frames_args, labels_path, regime, config, n_jobs) -> None
         try:
             futures = [
                 pool.submit(
-                    _worker, frames_args, labels_path, pack, regime, config, target, threads
+                    _worker,
+                    frames_args,
+                    labels_path,
+                    items,
+                    regime,
+                    config.model_copy(update={"device": where}),
                 )
-                for pack, target in todo
+                for where, items in tasks
             ]
             while not all(f.done() for f in futures):
                 with contextlib.suppress(queue.Empty):

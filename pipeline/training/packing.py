@@ -7,16 +7,24 @@ share a stage are stacked and every operation is issued once for all of them:
   and ``sc`` (SC), so that MEnAN can update SC in place while the encoder's graph is alive;
 - the two convolutions run once per run (the first is arithmetic-bound, so a loop costs
   nothing; grouped and im2col forms measured slower), on channels-last frames;
-- the GRU is one batched recurrence over all runs (``pipeline.training.gru``); on CUDA, one
-  cuDNN GRU of R*32 units whose weights are block-diagonal (block r holds run r's weights,
-  the off-diagonal blocks are constant zeros, so no run sees another);
+- the GRU runs in one of two forms, chosen by ``fused_gru`` (training sets it for CUDA):
+  the batched recurrence of :mod:`pipeline.training.gru` (the CPU form), or one fused GRU
+  of R*32 units whose weights are block-diagonal (block r holds run r's weights, the
+  off-diagonal blocks are constant zeros, so no run sees another), which cuDNN runs over
+  the whole sequence in one call. The fused form costs R times the arithmetic of R
+  separate GRUs (the zero blocks are multiplied too); how far a GPU absorbs that at a
+  pack's size is what ``benchmarks/gpu_check.py`` measures. Its weights are built as
+  views of one contiguous buffer in cuDNN's layout, so cuDNN reads them in place instead of
+  warning and copying them on every call. Both forms are tested on the CPU, forward and
+  backward;
 - the per-frame Linear, the pooling and the heads are batched over the run dimension, and
   Adam (``PackedAdam``) updates the (R, P) buffers with per-run state and learning rates.
 
 Each run keeps its own weights, batches, optimizer state and learning-rate schedule; its
 result equals a separate run up to float rounding (summation order inside the kernels).
 A row of a buffer converts to and from an ``EmotionSpeakerNet`` state dict, so the
-checkpoints on disk are ordinary single-run models.
+checkpoints on disk are ordinary single-run models. ``EmotionSpeakerNet`` is the
+authoritative definition; this module reads its weights by name.
 """
 
 from __future__ import annotations
@@ -59,13 +67,23 @@ class Layout:
             n: row[s : s + math.prod(shape)].view(shape) for n, (s, shape) in self.slots.items()
         }
 
-    def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+    def views(self, flat: torch.Tensor) -> Weights:
         """Per-name views of an (R, P) buffer, each (R, *shape)."""
         runs = flat.shape[0]
-        return {
-            n: flat[:, s : s + math.prod(shape)].view(runs, *shape)
+        return Weights(
+            (n, flat[:, s : s + math.prod(shape)].view(runs, *shape))
             for n, (s, shape) in self.slots.items()
-        }
+        )
+
+
+class Weights(dict):
+    """Per-run weights by ``EmotionSpeakerNet`` name; a name it lacks is a clear error."""
+
+    def __missing__(self, name: str) -> torch.Tensor:
+        raise KeyError(
+            f"pipeline/training/packing.py computes with {name!r}, which the network of "
+            "pipeline/model.py (EmotionSpeakerNet) does not define: change both together"
+        )
 
 
 def _split_state(net: EmotionSpeakerNet) -> tuple[dict, dict]:
@@ -76,10 +94,15 @@ def _split_state(net: EmotionSpeakerNet) -> tuple[dict, dict]:
 
 
 class PackedNet(nn.Module):
-    """R networks of identical shape, one row of ``main``/``sc`` each."""
+    """R networks of identical shape, one row of ``main``/``sc`` each.
 
-    def __init__(self, nets: Sequence[EmotionSpeakerNet]) -> None:
+    ``fused_gru`` picks the GRU form (see the module docstring); it changes arithmetic
+    cost and float rounding, never what is computed.
+    """
+
+    def __init__(self, nets: Sequence[EmotionSpeakerNet], fused_gru: bool = False) -> None:
         super().__init__()
+        self.fused_gru = fused_gru
         mains, scs = zip(*(_split_state(n) for n in nets), strict=True)
         self.main_layout, self.sc_layout = Layout.of(mains[0]), Layout.of(scs[0])
         self.projected = nets[0].enc.project is not None
@@ -110,9 +133,8 @@ class PackedNet(nn.Module):
         w = self.main_layout.views(self.main)
         runs, batch = x.shape[:2]
         h = torch.stack([self._convs(x[r], w, r) for r in range(runs)])  # (R, B, T', 32)
-        if h.is_cuda:  # cuDNN runs the whole sequence of the block-diagonal GRU in one call
-            h = self._block_diagonal_gru(h.permute(1, 2, 0, 3).reshape(batch, -1, runs * HIDDEN), w)
-            h = h.reshape(batch, -1, runs, HIDDEN).permute(2, 0, 1, 3)
+        if self.fused_gru:
+            h = self.fused(h, w)
         else:
             h = packed_gru(h, *(w[f"enc.gru.{name}"] for name in GRU_WEIGHTS))
         h = h.reshape(runs, -1, HIDDEN)
@@ -145,21 +167,38 @@ class PackedNet(nn.Module):
             h = F.prelu(h, w[f"{act}.weight"][r])
         return h.squeeze(2).transpose(1, 2)
 
-    def _block_diagonal_gru(self, h: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
-        """All runs as one fused GRU of R*32 units with block-diagonal weights (for cuDNN)."""
+    def fused(self, h: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
+        """All runs as one GRU of R*32 units: h (R, B, T, 32) -> (R, B, T, 32)."""
+        runs, batch, steps, _ = h.shape
+        wide = h.permute(1, 2, 0, 3).reshape(batch, steps, runs * HIDDEN)
+        hx = h.new_zeros(1, batch, runs * HIDDEN)
+        weights = self.block_diagonal_weights(w)
+        out, _ = torch._VF.gru(wide, hx, weights, True, 1, 0.0, self.training, False, True)
+        return out.reshape(batch, steps, runs, HIDDEN).permute(2, 0, 1, 3)
+
+    def block_diagonal_weights(self, w: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """[w_ih, w_hh, b_ih, b_hh] of the fused GRU as views of one contiguous buffer.
+
+        cuDNN takes a GRU's weights in place only when they lie in one buffer, from its
+        start, in its own flat layout (a layer's input weights, recurrent weights, input
+        biases, recurrent biases, gates r, z, n in each): otherwise it warns and copies them
+        into such a buffer on every call. Built here in that layout, with one ``cat``.
+        """
         runs = self.runs
-        packed = []
+        parts, shapes = [], []
         for name in GRU_WEIGHTS:
             t = w[f"enc.gru.{name}"].reshape(runs, 3, HIDDEN, -1)  # (R, gate, out, in | 1)
             if name.startswith("weight"):
                 # block-diagonal per gate: [gate, run_out, out, run_in, in]
-                t = torch.einsum("rgoi,rs->grosi", t, self.eye).reshape(3 * runs * HIDDEN, -1)
+                t = torch.einsum("rgoi,rs->grosi", t, self.eye)
+                shapes.append((3 * runs * HIDDEN, runs * t.shape[-1]))
             else:
-                t = t.permute(1, 0, 2, 3).reshape(-1)
-            packed.append(t)
-        hx = h.new_zeros(1, h.shape[0], runs * HIDDEN)
-        out, _ = torch._VF.gru(h, hx, packed, True, 1, 0.0, self.training, False, True)
-        return out
+                t = t.permute(1, 0, 2, 3)
+                shapes.append((3 * runs * HIDDEN,))
+            parts.append(t.reshape(-1))
+        flat = torch.cat(parts)
+        sizes = [math.prod(shape) for shape in shapes]
+        return [p.view(shape) for p, shape in zip(flat.split(sizes), shapes, strict=True)]
 
     def emotion_logits(self, v: torch.Tensor) -> torch.Tensor:
         return _head(v, self.main_layout.views(self.main), "ec")

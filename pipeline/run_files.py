@@ -1,0 +1,170 @@
+"""The files of one trained (fold, seed) run: their layout, writing and reading, in one place.
+
+A regime's training output holds one folder per run, ``fold<NN>/seed<S>/``, with
+
+- ``model.pt``: the selected weights as an ordinary ``EmotionSpeakerNet`` state dict, the
+  training standardization (mean, std), the settings, the training speakers, the emotions;
+- ``predictions.parquet``: the validation and test speakers' utterances (split, utt_id,
+  speaker, label, predicted, prob_<emotion>);
+- ``embeddings.npz``: v of the same utterances (``val_utt_id``, ``val_v``, ``test_*``);
+- ``curve.json``: per epoch, the logged losses, validation WA/UA and the learning rate;
+- ``fold.json``: the fold, the seed, the selected epoch, val/test WA and UA. Written last,
+  it doubles as the completion record.
+
+Training writes these (:func:`write`), evaluation and the report read them back. Only
+``model.pt`` needs torch, which is imported when it is read or written, so the report,
+which reads the rest, runs without torch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import EMOTIONS
+from pipeline.errors import CorpusError
+
+if TYPE_CHECKING:
+    import torch
+
+    from pipeline.batches import Split
+
+MODEL = "model.pt"
+PREDICTIONS = "predictions.parquet"
+EMBEDDINGS = "embeddings.npz"
+CURVE = "curve.json"
+SUMMARY = "fold.json"
+SPLITS = ("val", "test")
+
+
+def run_dir(root: str | Path, fold: int, seed: int) -> Path:
+    """The folder of the run of ``fold`` and ``seed`` under a regime's training output."""
+    return Path(root) / f"fold{fold:02d}" / f"seed{seed}"
+
+
+def finished_runs(root: str | Path) -> list[Path]:
+    """The finished runs of one regime's training output, by fold then seed."""
+    dirs = [p.parent for p in Path(root).glob(f"fold[0-9][0-9]/seed*/{SUMMARY}")]
+    if not dirs:
+        raise CorpusError(str(root), f"no finished folds (foldNN/seedS/{SUMMARY}) in it")
+    return sorted(dirs, key=lambda d: (d.parent.name, int(d.name.removeprefix("seed"))))
+
+
+@dataclass
+class FoldResult:
+    """What training keeps of one fold of a run: the selected model and what it predicted."""
+
+    state: dict[str, torch.Tensor]
+    mean: np.ndarray
+    std: np.ndarray
+    predictions: pd.DataFrame
+    embeddings: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (utt_ids, v)
+    curve: list[dict[str, Any]]
+    results: dict[str, Any]
+
+
+def prediction_table(split_name: str, split: Split, probs: np.ndarray) -> pd.DataFrame:
+    """The rows of ``predictions.parquet`` for one split."""
+    table = pd.DataFrame(
+        {
+            "split": split_name,
+            "utt_id": split.utt_ids.astype(str),
+            "speaker": split.speakers.astype(str),
+            "label": [EMOTIONS[i] for i in split.emotion],
+            "predicted": [EMOTIONS[i] for i in probs.argmax(axis=1)],
+        }
+    )
+    for k, name in enumerate(EMOTIONS):
+        table[f"prob_{name}"] = probs[:, k].astype(np.float32)
+    return table
+
+
+def write(
+    target: Path,
+    fold: dict[str, Any],
+    seed: int,
+    regime: str,
+    settings: dict[str, Any],
+    result: FoldResult,
+) -> None:
+    """Write one run's folder; ``fold.json`` last, as the completion record."""
+    import torch
+
+    target.mkdir(parents=True)
+    write_torch(
+        target / MODEL,
+        {
+            "state_dict": result.state,
+            "regime": regime,
+            "seed": seed,
+            "config": settings,
+            "train_speakers": fold["train"],
+            "mean": torch.from_numpy(result.mean),
+            "std": torch.from_numpy(result.std),
+            "emotions": list(EMOTIONS),
+        },
+    )
+    pq.write_table(
+        pa.Table.from_pandas(result.predictions, preserve_index=False), target / PREDICTIONS
+    )
+    np.savez(
+        target / EMBEDDINGS,
+        **{f"{s}_utt_id": ids.astype(str) for s, (ids, _) in result.embeddings.items()},
+        **{f"{s}_v": v for s, (_, v) in result.embeddings.items()},
+    )
+    curve = json.dumps(result.curve, indent=1, allow_nan=False)
+    (target / CURVE).write_text(curve + "\n")
+    summary = {**fold, "seed": seed, "regime": regime, **result.results}
+    record = json.dumps(summary, indent=2, sort_keys=True, allow_nan=False)
+    (target / SUMMARY).write_text(record + "\n")
+
+
+def write_torch(path: Path, payload: Any) -> None:
+    """``torch.save`` through Python's own file writing.
+
+    torch's C++ writer reports a full disk as ``unexpected pos`` with no path or cause;
+    serialising to memory first (a model or a pack's state is a few MB) makes a failed
+    write an ordinary ``OSError`` with its errno, which :func:`pipeline.atomic.atomic_path`
+    turns into a message naming the path.
+    """
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    path.write_bytes(buffer.getbuffer())
+
+
+def read_summary(run: Path) -> dict[str, Any]:
+    return json.loads((run / SUMMARY).read_text())
+
+
+def read_curve(run: Path) -> list[dict[str, Any]]:
+    return json.loads((run / CURVE).read_text())
+
+
+def read_predictions(run: Path) -> pd.DataFrame:
+    return pd.read_parquet(run / PREDICTIONS)
+
+
+def read_model(run: Path) -> dict[str, Any]:
+    """``model.pt`` with every tensor on the CPU, whatever device trained it."""
+    import torch
+
+    return torch.load(run / MODEL, map_location="cpu", weights_only=True)
+
+
+def unseen_embeddings(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(v, speaker, emotion) of a run's validation and test utterances: never trained on."""
+    with np.load(run / EMBEDDINGS) as npz:
+        utt_ids = np.concatenate([npz[f"{s}_utt_id"] for s in SPLITS])
+        v = np.concatenate([npz[f"{s}_v"] for s in SPLITS])
+    meta = read_predictions(run).set_index("utt_id").loc[utt_ids]
+    return v, meta["speaker"].to_numpy(), meta["label"].to_numpy()
