@@ -50,6 +50,7 @@ from pipeline import EMOTIONS, device, feature_store, run_files
 from pipeline.batches import FrameStore
 from pipeline.evaluation import CrossCorpus, TrainingCorpus, evaluate_regime
 from pipeline.feature_store import Features
+from pipeline.features import PitchRange, settings
 from pipeline.folds import make_folds
 from pipeline.inference import DeviceFrames, FoldModel
 from pipeline.model import EmotionSpeakerNet
@@ -241,7 +242,7 @@ def check_toy_training(ctx: dict[str, Any]) -> dict[str, Any]:
                        for a, b in zip(x, y, strict=True))  # fmt: skip
             run = run_files.run_dir(tmp / regime, runs[0].folds[0]["fold"], runs[0].seed)
             run_files.write(run, runs[0].folds[0], runs[0].seed, regime, cfg.model_dump(),
-                            whole[0][0])  # fmt: skip
+                            settings(PitchRange()), whole[0][0])  # fmt: skip
             rows = np.flatnonzero(np.isin(store.utt_ids, labels["utt_id"][labels["speaker"]
                                   == runs[0].folds[0]["val"]]))  # fmt: skip
             here, _ = FoldModel.load(run, where).predict(DeviceFrames(store, where), rows)

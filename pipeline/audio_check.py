@@ -40,43 +40,51 @@ def _all_finite(path: str) -> bool:
     return all(np.isfinite(block).all() for block in sf.blocks(path, blocksize=_BLOCK))
 
 
-def probe_audio(paths: Iterable[str | Path], corpus_root: str | Path) -> dict[str, AudioInfo]:
-    """Read the header of every distinct file; raise one error that lists all the bad ones.
+MISSING = "audio files are missing"
+UNREADABLE = "audio files could not be read"
+EMPTY = "audio files hold no samples"
+NON_FINITE = "audio files hold NaN or infinite samples"
 
-    Missing, unreadable, zero-length and non-finite files are reported together, each
-    group with its count and first ten paths, so a user fixes a broken copy in one pass.
+
+def inspect_audio(paths: Iterable[str | Path]) -> tuple[dict[str, AudioInfo], dict[str, list[str]]]:
+    """The header of every distinct file, and the bad files by what is wrong with them.
+
+    Missing, unreadable, zero-length and non-finite files are found in one pass; float files
+    are read a block at a time for the last check, other files never past their header.
     """
     infos: dict[str, AudioInfo] = {}
-    missing: list[str] = []
-    unreadable: list[str] = []
-    empty: list[str] = []
-    non_finite: list[str] = []
+    bad: dict[str, list[str]] = {MISSING: [], UNREADABLE: [], EMPTY: [], NON_FINITE: []}
     for path in dict.fromkeys(str(p) for p in paths):
         if not Path(path).is_file():
-            missing.append(path)
+            bad[MISSING].append(path)
             continue
         try:
             info = sf.info(path)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            unreadable.append(f"{path} ({exc})")
+            bad[UNREADABLE].append(f"{path} ({exc})")
             continue
         if info.frames == 0 or info.samplerate <= 0:
-            empty.append(path)
+            bad[EMPTY].append(path)
             continue
         if info.subtype in FLOAT_SUBTYPES and not _all_finite(path):
-            non_finite.append(path)
+            bad[NON_FINITE].append(path)
             continue
         infos[path] = AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
-    problems = [
-        _describe(kind, group)
-        for kind, group in (
-            ("labelled utterances point at missing audio files", missing),
-            ("audio files could not be read", unreadable),
-            ("audio files hold no samples", empty),
-            ("audio files hold NaN or infinite samples", non_finite),
-        )
-        if group
-    ]
-    if problems:
-        raise CorpusError(corpus_root, "bad audio in the corpus:\n" + "\n".join(problems))
+    return infos, {kind: group for kind, group in bad.items() if group}
+
+
+def describe(bad: dict[str, list[str]]) -> str:
+    """Every group of bad files, each with its count and first ten paths, one per line."""
+    return "\n".join(_describe(kind, group) for kind, group in bad.items())
+
+
+def probe_audio(paths: Iterable[str | Path], corpus_root: str | Path) -> dict[str, AudioInfo]:
+    """Read the header of every distinct file; raise one error that lists all the bad ones,
+    so a user fixes a broken copy in one pass."""
+    infos, bad = inspect_audio(paths)
+    if MISSING in bad:  # the label table names them: say so
+        bad = {"labelled utterances point at missing audio files" if k == MISSING else k: v
+               for k, v in bad.items()}  # fmt: skip
+    if bad:
+        raise CorpusError(corpus_root, "bad audio in the corpus:\n" + describe(bad))
     return infos

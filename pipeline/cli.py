@@ -8,11 +8,11 @@ import signal
 import sys
 from collections.abc import Callable
 
-from pipeline.errors import ConfigError, CorpusError, DiskFullError, NonFiniteError
+from pipeline.errors import ConfigError, CorpusError, DiskFullError, ModelError, NonFiniteError
 
 log = logging.getLogger("pipeline")
 
-EXPECTED = (CorpusError, ConfigError, DiskFullError, NonFiniteError)
+EXPECTED = (CorpusError, ConfigError, DiskFullError, ModelError, NonFiniteError)
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 INTERRUPT_LINE = "interrupted (Ctrl-C); no partial output was left behind"
 

@@ -25,6 +25,18 @@ class CorpusError(ValueError):
         return (type(self), (self.path, self.message, self.line))
 
 
+class ModelError(ValueError):
+    """A model folder that cannot be used; the message names the path and what is wrong."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = Path(path)
+        self.message = message
+        super().__init__(f"{path}: {message}")
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.path, self.message))
+
+
 class DiskFullError(OSError):
     """A write failed because its filesystem is full; names the path that was being written."""
 

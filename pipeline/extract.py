@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from pipeline.audio_io import SAMPLE_RATE, load_segment, speed_perturb
 from pipeline.feature_store import feature_writer
-from pipeline.features import HOP, WINDOW, PitchRange, extract_many
+from pipeline.features import PitchRange, extract_many, settings
 from pipeline.workers import parallel
 
 log = logging.getLogger(__name__)
@@ -57,15 +57,7 @@ def extract_table(
         zip(labels["utt_id"], labels["audio_path"], labels["start_s"], labels["end_s"], strict=True)
     )
     chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
-    meta = {
-        "sample_rate": SAMPLE_RATE,
-        "window": WINDOW,
-        "hop": HOP,
-        "f0_min_hz": pitch_range.f0_min,
-        "f0_max_hz": pitch_range.f0_max,
-        "speeds": list(speeds),
-        **metadata,
-    }
+    meta = {**settings(pitch_range), "speeds": list(speeds), **metadata}
     started = time.perf_counter()
     seconds = 0.0
     tasks = (delayed(featurize)(chunk, speeds, pitch_range) for chunk in chunks)

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -73,6 +74,19 @@ class PitchRange:
                 "params.yaml features: need 10 <= f0_min_hz < f0_max_hz < 8000, "
                 f"got f0_min_hz={self.f0_min}, f0_max_hz={self.f0_max}"
             )
+
+
+def settings(pitch_range: PitchRange) -> dict[str, Any]:
+    """How features were made: recorded in every feature table's metadata and, from there,
+    in every model, so a model can refuse features made another way."""
+    return {
+        "channels": list(CHANNELS),
+        "sample_rate": SAMPLE_RATE,
+        "window": WINDOW,
+        "hop": HOP,
+        "f0_min_hz": pitch_range.f0_min,
+        "f0_max_hz": pitch_range.f0_max,
+    }
 
 
 def n_frames(n_samples: int) -> int:

@@ -103,7 +103,12 @@ class FoldModel:
     @classmethod
     def load(cls, run: Path, device: str) -> FoldModel:
         """The model of a run folder (:mod:`pipeline.run_files`), its network on ``device``."""
-        saved = run_files.read_model(run)  # on the CPU: the statistics stay host arrays
+        return cls.from_saved(run_files.read_model(run), device)
+
+    @classmethod
+    def from_saved(cls, saved: dict, device: str) -> FoldModel:
+        """From the content of a ``model.pt``, read on the CPU: the statistics stay host
+        arrays, only the network moves to ``device``."""
         config = saved["config"]
         net = EmotionSpeakerNet(
             len(saved["emotions"]), len(saved["train_speakers"]), config["embedding"]

@@ -3,7 +3,9 @@
 A regime's training output holds one folder per run, ``fold<NN>/seed<S>/``, with
 
 - ``model.pt``: the selected weights as an ordinary ``EmotionSpeakerNet`` state dict, the
-  training standardization (mean, std), the settings, the training speakers, the emotions;
+  training standardization (mean, std), the settings, the training speakers, the emotions
+  and the feature settings the network expects (format :data:`MODEL_FORMAT`; a released
+  model, ``models/<regime>/model.pt``, is the same format);
 - ``predictions.parquet``: the validation and test speakers' utterances (split, utt_id,
   speaker, label, predicted, prob_<emotion>);
 - ``embeddings.npz``: v of the same utterances (``val_utt_id``, ``val_v``, ``test_*``);
@@ -13,7 +15,8 @@ A regime's training output holds one folder per run, ``fold<NN>/seed<S>/``, with
 
 Training writes these (:func:`write`), evaluation and the report read them back. Only
 ``model.pt`` needs torch, which is imported when it is read or written, so the report,
-which reads the rest, runs without torch.
+which reads the rest, runs without torch. ``model.pt`` is read with ``weights_only``: it
+holds tensors and plain values, and loading it never runs code from it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import EMOTIONS
-from pipeline.errors import CorpusError
+from pipeline.errors import CorpusError, ModelError
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +46,12 @@ EMBEDDINGS = "embeddings.npz"
 CURVE = "curve.json"
 SUMMARY = "fold.json"
 SPLITS = ("val", "test")
+MODEL_FORMAT = 1
+"""Version of ``model.pt``'s content; a reader refuses any other."""
+MODEL_KEYS = ("format", "state_dict", "regime", "seed", "config", "train_speakers", "mean",
+              "std", "emotions", "features")  # fmt: skip
+FEATURE_KEYS = ("channels", "sample_rate", "window", "hop", "f0_min_hz", "f0_max_hz")
+"""What a model records of the features it was trained on (from the feature table's metadata)."""
 
 
 def run_dir(root: str | Path, fold: int, seed: int) -> Path:
@@ -87,31 +96,47 @@ def prediction_table(split_name: str, split: Split, probs: np.ndarray) -> pd.Dat
     return table
 
 
+def model_payload(
+    state: dict[str, torch.Tensor], regime: str, seed: int, settings: dict[str, Any],
+    speakers: list[str], mean: np.ndarray, std: np.ndarray, features: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """The content of a ``model.pt``: everything needed to score audio with the network."""
+    import torch
+
+    return {
+        "format": MODEL_FORMAT,
+        "state_dict": state,
+        "regime": regime,
+        "seed": seed,
+        "config": settings,
+        "train_speakers": list(speakers),
+        "mean": torch.from_numpy(mean),
+        "std": torch.from_numpy(std),
+        "emotions": list(EMOTIONS),
+        "features": {key: features[key] for key in FEATURE_KEYS},
+        **extra,
+    }
+
+
 def write(
     target: Path,
     fold: dict[str, Any],
     seed: int,
     regime: str,
     settings: dict[str, Any],
+    features: dict[str, Any],
     result: FoldResult,
 ) -> None:
-    """Write one run's folder; ``fold.json`` last, as the completion record."""
-    import torch
+    """Write one run's folder; ``fold.json`` last, as the completion record.
 
+    ``features``: the feature table's metadata (``pipeline.feature_store.read_metadata``).
+    """
     target.mkdir(parents=True)
-    write_torch(
-        target / MODEL,
-        {
-            "state_dict": result.state,
-            "regime": regime,
-            "seed": seed,
-            "config": settings,
-            "train_speakers": fold["train"],
-            "mean": torch.from_numpy(result.mean),
-            "std": torch.from_numpy(result.std),
-            "emotions": list(EMOTIONS),
-        },
+    payload = model_payload(
+        result.state, regime, seed, settings, fold["train"], result.mean, result.std, features
     )
+    write_torch(target / MODEL, payload)
     pq.write_table(
         pa.Table.from_pandas(result.predictions, preserve_index=False), target / PREDICTIONS
     )
@@ -154,11 +179,35 @@ def read_predictions(run: Path) -> pd.DataFrame:
     return pd.read_parquet(run / PREDICTIONS)
 
 
-def read_model(run: Path) -> dict[str, Any]:
-    """``model.pt`` with every tensor on the CPU, whatever device trained it."""
+def read_model(folder: Path) -> dict[str, Any]:
+    """``model.pt`` of a run or a released model, every tensor on the CPU whatever device
+    trained it; a clear error for a missing file, another format or a file that is not one.
+    """
+    import pickle
+
     import torch
 
-    return torch.load(run / MODEL, map_location="cpu", weights_only=True)
+    path = Path(folder)
+    path = path if path.name == MODEL else path / MODEL
+    if not path.is_file():
+        raise ModelError(path.parent, f"no {MODEL} in it: not a run or a released model folder")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(path, f"not a model file this pipeline can read ({first})") from None
+    found = saved.get("format") if isinstance(saved, dict) else None
+    if found != MODEL_FORMAT:
+        what = (
+            "no format field (written by an older version)" if found is None else f"format {found}"
+        )
+        raise ModelError(
+            path, f"{what}; this pipeline reads format {MODEL_FORMAT}: retrain with this version"
+        )
+    missing = [key for key in MODEL_KEYS if key not in saved]
+    if missing:
+        raise ModelError(path, f"incomplete: missing {', '.join(missing)}")
+    return saved
 
 
 def unseen_embeddings(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -20,18 +20,20 @@ from tests.conftest import REPO, TINY_DEMO
 BIN = Path(sys.executable).parent
 TRAIN_STAGES = ("train_ec_only", "train_multitask", "train_dat", "train_menan")
 EVAL_STAGES = ("evaluate@ec_only", "evaluate@multitask", "evaluate@dat", "evaluate@menan")
+RELEASE_STAGES = ("release_ec_only", "release_multitask", "release_dat", "release_menan")
 ALL_STAGES = (
     "check", "demo", "labels@iemocap", "labels@mosei", "features@iemocap", "features@mosei",
-    "augment", "folds", *TRAIN_STAGES, *EVAL_STAGES, "report",
+    "augment", "folds", *TRAIN_STAGES, *EVAL_STAGES, *RELEASE_STAGES, "report",
 )  # fmt: skip
 LAMBDA_STAGES = {
     "check", "train_multitask", "train_dat", "train_menan",
-    "evaluate@multitask", "evaluate@dat", "evaluate@menan", "report",
+    "evaluate@multitask", "evaluate@dat", "evaluate@menan",
+    "release_multitask", "release_dat", "release_menan", "report",
 }  # fmt: skip
 # two sessions (folds 0-3), so every summary has a 95 % interval over sessions
 TINY_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1, 2, 3], "seeds": [1234, 7]}
 SPEEDS = [0.8, 0.9, 1.1, 1.2]
-OUTPUTS = ("data/", "metrics/", "plots/", "reports/")  # what the pipeline writes, not copied
+OUTPUTS = ("data/", "metrics/", "plots/", "reports/", "models/")  # the pipeline writes them
 
 
 def _copy_project(dest: Path) -> None:
@@ -174,13 +176,43 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     dvc(project, "plots", "show", "-o", "rendered")
     page = (project / "rendered" / "index.html").read_text()
     assert "plots/confusion/menan.json" in page and "tsne.png" in page
+    for regime in ("ec_only", "multitask", "dat", "menan"):
+        card = (project / "models" / regime / "model_card.md").read_text()
+        assert "**Epochs: 1**" in card and "**the synthetic demo corpus**" in card
+        assert (project / "models" / regime / "model.pt").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_released_models_are_dvc_artifacts_and_score_audio(project: Path, tmp_path: Path) -> None:
+    """DVC's model workflow as the README shows it: register the released models (a git tag
+    each, with GTO, which comes with DVC), list them, fetch one by name, predict with it."""
+    dvc(project, "repro")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "released models", "--allow-empty")
+    names = ("ec-only", "multitask", "dat", "menan")
+    for name in names:
+        subprocess.run([str(BIN / "gto"), "register", name], cwd=project, env=_env(project),
+                       check=True, capture_output=True)  # fmt: skip
+    shown = subprocess.run([str(BIN / "gto"), "show"], cwd=project, env=_env(project),
+                           check=True, capture_output=True, text=True).stdout  # fmt: skip
+    assert all(f"{name} " in shown for name in names), shown
+    for name in names:
+        dvc(project, "artifacts", "get", str(project), name, "-o", str(tmp_path / name))
+    assert sorted(p.name for p in (tmp_path / "menan").iterdir()) == ["model.pt", "model_card.md"]
+    wav = next((project / "data" / "demo").rglob("*.wav"))
+    done = subprocess.run(
+        [str(BIN / "menan"), "predict", str(tmp_path / "menan"), str(wav), "-o", "p.csv"],
+        cwd=tmp_path, env=_env(project), capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "predict: 1 files, 1 windows" in done.stderr
 
 
 @pytest.mark.slow
 def test_experiments_rerun_lambda_stages_and_return_from_the_run_cache(project: Path) -> None:
     dvc(project, "repro")
     git(project, "add", "-A")
-    git(project, "commit", "-qm", "baseline results")
+    git(project, "commit", "-qm", "baseline results", "--allow-empty")
     result = dvc(project, "exp", "run", "-n", "lam03", "-S", "lambda=0.3")
     assert ran_stages(result) == LAMBDA_STAGES
     diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
@@ -207,7 +239,9 @@ def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
 
     set_param(project, "augment.speeds", [0.9, 1.1])
     result = dvc(project, "repro")
-    assert ran_stages(result) == {"check", "augment", *TRAIN_STAGES, *EVAL_STAGES, "report"}
+    assert ran_stages(result) == {
+        "check", "augment", *TRAIN_STAGES, *EVAL_STAGES, *RELEASE_STAGES, "report"
+    }  # fmt: skip
     speed = feature_store.load(project / "data" / "features" / "iemocap_speed.parquet")
     assert sorted(set(speed.speeds)) == pytest.approx([0.9, 1.1])
 

@@ -21,6 +21,7 @@ from pipeline.evaluation import (
     summarize,
     within_corpus,
 )
+from pipeline.features import PitchRange, settings
 from pipeline.figures import curves_figure, tsne_figure
 from pipeline.folds import make_folds
 from pipeline.inference import FoldModel
@@ -45,7 +46,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     [[out]] = train_pack(store, labels, [Run(fold["session"], 3, (fold,))], "ec_only", cfg)
     train_dir = tmp_path_factory.mktemp("train") / "ec_only"
     run = run_files.run_dir(train_dir, 2, 3)
-    run_files.write(run, fold, 3, "ec_only", cfg.model_dump(), out)
+    run_files.write(run, fold, 3, "ec_only", cfg.model_dump(), settings(PitchRange()), out)
     return {"dir": train_dir, "run": run, "fold": fold, "labels": labels, "originals": originals,
             "out": out}  # fmt: skip
 

@@ -19,6 +19,7 @@ import torch
 
 from pipeline import run_files
 from pipeline.batches import FrameStore
+from pipeline.features import PitchRange, settings
 from pipeline.folds import make_folds
 from pipeline.inference import FoldModel
 from pipeline.model import EmotionSpeakerNet
@@ -41,7 +42,7 @@ def _write_run(tmp: Path) -> tuple[Path, np.ndarray]:
     )  # fmt: skip
     fold = {"fold": 0, "session": "S", "train": [f"s{i}" for i in range(8)]}
     run = run_files.run_dir(tmp, 0, 1)
-    run_files.write(run, fold, 1, "menan", config().model_dump(), result)
+    run_files.write(run, fold, 1, "menan", config().model_dump(), settings(PitchRange()), result)
     return run, mean
 
 

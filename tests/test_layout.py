@@ -50,16 +50,19 @@ def test_the_report_and_the_sweep_run_without_torch() -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_dvc_yaml_trains_and_evaluates_the_regimes_and_only_their_lambda_readers_declare_it() -> (
-    None
-):
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    trained = [name.removeprefix("train_") for name in stages if name.startswith("train_")]
-    assert trained == list(REGIMES)
-    for regime in REGIMES:
-        declares = "lambda" in stages[f"train_{regime}"]["params"]
-        assert declares == (regime in USES_LAMBDA), f"train_{regime} and pipeline/regimes.py"
+def test_dvc_yaml_has_every_regime_and_only_its_lambda_readers_declare_lambda() -> None:
+    dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    stages = dvc_yaml["stages"]
+    for prefix in ("train_", "release_"):
+        found = [name.removeprefix(prefix) for name in stages if name.startswith(prefix)]
+        assert found == list(REGIMES), f"{prefix}<regime> stages and pipeline/regimes.py"
+        for regime in REGIMES:
+            declares = "lambda" in stages[f"{prefix}{regime}"]["params"]
+            assert declares == (regime in USES_LAMBDA), f"{prefix}{regime}, pipeline/regimes.py"
     assert stages["evaluate"]["foreach"] == list(REGIMES)
+    released = {a["path"].removeprefix("models/") for a in dvc_yaml["artifacts"].values()}
+    assert released == set(REGIMES)
+    assert all(a["type"] == "model" for a in dvc_yaml["artifacts"].values())
 
 
 def test_every_training_module_that_shapes_results_keys_the_fold_cache() -> None:

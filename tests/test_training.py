@@ -14,6 +14,7 @@ from pipeline import EMOTIONS, feature_store
 from pipeline.batches import FrameStore
 from pipeline.errors import ConfigError, NonFiniteError
 from pipeline.feature_store import Features
+from pipeline.features import PitchRange, settings
 from pipeline.folds import make_folds
 from pipeline.inference import DeviceFrames
 from pipeline.run_files import FoldResult
@@ -217,7 +218,7 @@ def _write_inputs(tmp: Path, per_speaker: int = 4) -> tuple[Path, list[Path], Pa
     paths = []
     for name, table in (("f", originals), ("s", copies)):
         path = tmp / f"{name}.parquet"
-        with feature_store.feature_writer(path, {}) as writer:
+        with feature_store.feature_writer(path, settings(PitchRange())) as writer:
             for i in range(len(table)):
                 writer.add(str(table.utt_ids[i]), float(table.speeds[i]), table.utterance(i))
         paths.append(path)

@@ -41,6 +41,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from pipeline import (
     batches,
     device,
+    feature_store,
     frame_cache,
     inference,
     metrics,
@@ -160,15 +161,16 @@ def _train_and_write(
     store = open_frames(*frames_args)
     frames = inference.DeviceFrames(store, config.device)  # one upload for all these packs
     labels = pd.read_parquet(labels_path)
+    features = feature_store.read_metadata(frames_args[0][0])  # what the models expect
+    settings = config.model_dump()
     for runs, target in items:
         state_path = target.with_name(f"{target.name}.state.pt")
         results = train_pack(store, labels, runs, regime, config, state_path, report, frames)
-        settings = config.model_dump()
         with atomic_path(target) as tmp:
             for run, per_fold in zip(runs, results, strict=True):
                 for fold, result in zip(run.folds, per_fold, strict=True):
                     where = run_files.run_dir(tmp, fold["fold"], run.seed)
-                    run_files.write(where, fold, run.seed, regime, settings, result)
+                    run_files.write(where, fold, run.seed, regime, settings, features, result)
         state_path.unlink(missing_ok=True)  # finished: keep only what the outputs need
 
 

@@ -39,15 +39,24 @@ from pipeline.training.steps import Batch, PackedTrainer
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: a session's folds (same training speakers) and a seed."""
+    """One training run: a session's folds (same training speakers) and a seed.
+
+    A run without folds (a released model, :mod:`pipeline.release`) trains on ``speakers``
+    and has no validation speaker to select an epoch with.
+    """
 
     session: str
     seed: int
     folds: tuple[dict[str, Any], ...]
+    speakers: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return f"{self.session}/seed{self.seed}"
+
+    @property
+    def train_speakers(self) -> list[str]:
+        return list(self.folds[0]["train"]) if self.folds else list(self.speakers)
 
     def where(self) -> str:
         folds = ", ".join(str(f["fold"]) for f in self.folds)
@@ -71,10 +80,10 @@ class RunData:
     def prepare(
         cls, store: FrameStore, labels: pd.DataFrame, run: Run, config: TrainConfig
     ) -> RunData:
-        first = run.folds[0]
+        speakers = run.train_speakers
         session_key = zlib.crc32(str(run.session).encode())
         torch.manual_seed(run.seed * 2**32 + session_key)
-        train = make_split(store, labels, first["train"], first["train"], originals_only=False)
+        train = make_split(store, labels, speakers, speakers, originals_only=False)
         selectors = [
             FoldSelector(
                 fold=f,
@@ -91,7 +100,7 @@ class RunData:
                 "speakers' features is not finite (NaN or Inf in the feature table); re-run "
                 "the feature stages, which refuse non-finite audio"
             )
-        net = EmotionSpeakerNet(len(EMOTIONS), len(first["train"]), config.embedding)
+        net = EmotionSpeakerNet(len(EMOTIONS), len(speakers), config.embedding)
         rng = np.random.default_rng([run.seed, session_key])
         return cls(run, train, selectors, mean, std, net, rng)
 
