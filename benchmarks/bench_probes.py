@@ -45,7 +45,7 @@ def main() -> None:
                 train_v, train_spk, train_gender, train_emo, SPLITS, 0, m
             ),
             "gender": lambda m=model: gender_probe(
-                unseen_v, unseen_gender, unseen_emo, SPLITS, 0, m
+                (train_v, train_gender, train_emo), (unseen_v, unseen_gender, unseen_emo), 0, m
             ),
             "emotion": lambda m=model: probe_accuracy(unseen_v, unseen_emo, SPLITS, 0, m),
         }

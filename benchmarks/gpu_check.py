@@ -75,7 +75,8 @@ def config(**overrides: Any) -> TrainConfig:
     base = {
         "seeds": [1], "epochs": 3, "max_seconds": 1.0, "batch_size": 16, "lr": 3e-3,
         "lr_decay_power": 1.0, "embedding": "pooled", "selection": "best_val_ua",
-        "menan_sc_steps": 1, "pack": "auto", "folds": "all", "lam": 0.5, "device": "cpu",
+        "menan_sc_steps": 1, "pack": "auto", "folds": "all", "probe_holdout": 0, "lam": 0.5,
+        "device": "cpu",
     }  # fmt: skip
     return TrainConfig(**{**base, **overrides})
 
@@ -275,7 +276,7 @@ def _evaluate_both(tmp: Path, labels: pd.DataFrame, features: Features, where: s
         corpus_ = TrainingCorpus.load(labels_path, features_path, name, tmp / "cache")
         cross = CrossCorpus.load(labels_path, features_path, name, tmp / "cache")
         folds, _, _ = evaluate_regime(tmp / "menan", corpus_, cross, EvaluateSettings(
-            probe_splits=2, seed=0))  # fmt: skip
+            probe_splits=2, seed=0, equivalence_margin=5))  # fmt: skip
         scores[name] = {
             k: folds[0][k]
             for k in ("ua_test", "cross_corpus", "probe_speaker_linear", "probe_emotion_linear")

@@ -6,6 +6,7 @@ Batches are gathered from the frame array on the model's device
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,20 @@ class Split:
     speaker: np.ndarray  # index into the fold's training speakers; -1 outside training
     utt_ids: np.ndarray
     speakers: np.ndarray  # speaker names
+
+
+def probe_holdout(utt_ids: np.ndarray, share: float) -> np.ndarray:
+    """Whether each utterance is kept out of training for the held-out speaker probe.
+
+    A fixed ``share`` of utterances, chosen by a hash of the id alone, so the slice is the
+    same in every fold, seed and stage, and evaluation finds it again without a record.
+    Speed copies share their source's id, so they stay out with it.
+    """
+    if share <= 0:
+        return np.zeros(len(utt_ids), dtype=bool)
+    keys = np.fromiter((zlib.crc32(str(u).encode()) % 10_000 for u in utt_ids), np.int64,
+                       len(utt_ids))  # fmt: skip
+    return keys < share * 10_000
 
 
 def make_split(

@@ -19,21 +19,30 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline import EMOTIONS, run_files
+from pipeline.batches import probe_holdout
 from pipeline.errors import CorpusError
 from pipeline.frame_cache import CACHE_DIR, open_frames
 from pipeline.inference import DeviceFrames, FoldModel
 from pipeline.metrics import WITHIN_KEYS, unweighted_accuracy, weighted_accuracy
 from pipeline.params import EvaluateSettings
 from pipeline.probe import (
+    HELD_OUT,
     PROBE_COLUMNS,
     PROBE_MODELS,
     PROBE_NAMES,
     UNKNOWN_GENDER,
     gender_probe,
     probe_accuracy,
+    speaker_heldout_probe,
     speaker_probe,
 )
-from pipeline.statistics import session_values, t_interval
+from pipeline.statistics import (
+    corrected_interval,
+    held_out_share,
+    session_values,
+    two_way_bootstrap,
+    versus_chance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,27 +81,35 @@ class TrainingCorpus:
 
     frames: DeviceFrames
     rows: np.ndarray
+    utt_ids: np.ndarray
     speakers: np.ndarray
     genders: np.ndarray
     emotions: np.ndarray
+    pooled: np.ndarray  # per row: mean and std of each input channel (the probes' control)
 
     @classmethod
     def load(
         cls, labels_path: Path, features_path: Path, device: str, cache_dir: Path = CACHE_DIR
     ) -> TrainingCorpus:
         labels = pd.read_parquet(labels_path, columns=["utt_id", "speaker", "gender", "label"])
-        frames, utt_ids, rows = _originals(features_path, device, cache_dir)
-        labels = labels.set_index("utt_id").reindex(utt_ids[rows])
+        store = open_frames([features_path], cache_dir)
+        rows = np.flatnonzero(store.speeds == 1.0)
+        labels = labels.set_index("utt_id").reindex(store.utt_ids[rows])
         if labels["speaker"].isna().any():
             raise CorpusError(
                 str(features_path), f"holds utterances that {labels_path} does not label"
             )
+        n = store.n_frames[rows][:, None]
+        mean = store.row_sum[rows] / n
+        std = np.sqrt(np.maximum(store.row_sq[rows] / n - mean**2, 0.0))
         return cls(
-            frames=frames,
+            frames=DeviceFrames(store, device),
             rows=rows,
+            utt_ids=store.utt_ids[rows].astype(str),
             speakers=labels["speaker"].to_numpy(str),
             genders=labels["gender"].fillna(UNKNOWN_GENDER).to_numpy(str),
             emotions=labels["label"].to_numpy(str),
+            pooled=np.hstack([mean, std]).astype(np.float32),
         )
 
     def gender_of(self, speakers: np.ndarray) -> np.ndarray:
@@ -144,34 +161,82 @@ class CrossCorpus:
 
 
 def probes(
-    model: FoldModel, run: Path, train_speakers: list[str], corpus: TrainingCorpus,
+    model: FoldModel, run: Path, fold: dict[str, Any], corpus: TrainingCorpus,
     settings: EvaluateSettings,
-) -> dict[str, float | None]:  # fmt: skip
-    """Every probe of PROBE_NAMES with every probe model, in %, and each one's chance rate."""
+) -> dict[str, float | int | None]:  # fmt: skip
+    """Every probe with every probe model on this run's embeddings v (see pipeline.probe).
+
+    Per probe: accuracy and chance (%), utterances scored, classes, utterances dropped;
+    ``speaker_heldout`` only where the run kept a slice out of training
+    (``train.probe_holdout``).
+    """
+    train = np.isin(corpus.speakers, fold["train"])
+    held = train & probe_holdout(corpus.utt_ids, model.config.get("probe_holdout", 0))
+    _, train_v = model.predict(corpus.frames, corpus.rows[train])
+    v_of = dict(zip(np.flatnonzero(train), train_v, strict=True))
+    embeddings = {
+        "trained": np.stack([v_of[i] for i in np.flatnonzero(train & ~held)]),
+        "held": np.stack([v_of[i] for i in np.flatnonzero(held)]) if held.any() else None,
+    }
     v, speakers, emotions = run_files.unseen_embeddings(run)
-    chosen = np.isin(corpus.speakers, train_speakers)
-    _, train_v = model.predict(corpus.frames, corpus.rows[chosen])
-    train = (corpus.speakers[chosen], corpus.genders[chosen], corpus.emotions[chosen])
-    genders = corpus.gender_of(speakers)
+    unseen = (v, speakers, corpus.gender_of(speakers), emotions)
+    return _probe_columns("probe", embeddings, unseen, train & ~held, held, corpus, settings)
+
+
+def controls(
+    fold: dict[str, Any], corpus: TrainingCorpus, settings: EvaluateSettings
+) -> dict[str, float | int | None]:
+    """The probes' positive control: the same probes on the input features' pooled
+    statistics (per channel, mean and std over the utterance) instead of v. Speaker and
+    gender are plainly there, so a probe that does not find them could not find them in v.
+    """
+    train = np.isin(corpus.speakers, fold["train"])
+    unseen_rows = np.isin(corpus.speakers, [fold["val"], fold["test"]])
+    unseen = (corpus.pooled[unseen_rows], corpus.speakers[unseen_rows],
+              corpus.genders[unseen_rows], corpus.emotions[unseen_rows])  # fmt: skip
+    embeddings = {"trained": corpus.pooled[train], "held": None}
+    nothing_held = np.zeros_like(train)
+    return _probe_columns("control", embeddings, unseen, train, nothing_held, corpus, settings)
+
+
+def _probe_columns(
+    prefix: str, embeddings: dict[str, np.ndarray | None], unseen: tuple, trained: np.ndarray,
+    held: np.ndarray, corpus: TrainingCorpus, settings: EvaluateSettings,
+) -> dict[str, float | int | None]:  # fmt: skip
+    v, _, genders, emotions = unseen
+    of = lambda mask: (corpus.speakers[mask], corpus.genders[mask], corpus.emotions[mask])  # noqa: E731
     splits, seed = settings.probe_splits, settings.seed
-    results: dict[str, float | None] = {}
-    for name in PROBE_MODELS:
+    columns: dict[str, float | int | None] = {}
+    for model in PROBE_MODELS:
         found = {
-            "speaker": speaker_probe(train_v, *train, splits, seed, name),
-            "gender": gender_probe(v, genders, emotions, splits, seed, name),
-            "emotion": probe_accuracy(v, emotions, splits, seed, name),
-        }
+            "speaker": speaker_probe(embeddings["trained"], *of(trained), splits, seed, model),
+            "gender": gender_probe(
+                (embeddings["trained"], corpus.genders[trained], corpus.emotions[trained]),
+                (v, genders, emotions), seed, model,
+            ),
+            "emotion": probe_accuracy(v, emotions, splits, seed, model,
+                                      confound=unseen[1]),
+        }  # fmt: skip
+        if embeddings["held"] is not None:
+            found[HELD_OUT] = speaker_heldout_probe(
+                (embeddings["trained"], *of(trained)), (embeddings["held"], *of(held)),
+                seed, model,
+            )  # fmt: skip
         for probe, result in found.items():
-            results[f"probe_{probe}_{name}"] = _percent(result["accuracy"])
-            results[f"probe_{probe}_chance"] = _percent(result["chance"])
-    return results
+            columns[f"{prefix}_{probe}_{model}"] = _percent(result["accuracy"])
+            columns[f"{prefix}_{probe}_chance"] = _percent(result["chance"])
+            for size in ("n", "classes", "dropped"):
+                columns[f"{prefix}_{probe}_{size}"] = result[size]
+    return columns
 
 
 def evaluate_fold(
-    run: Path, corpus: TrainingCorpus, cross: CrossCorpus, settings: EvaluateSettings
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    run: Path, corpus: TrainingCorpus, cross: CrossCorpus, settings: EvaluateSettings,
+    control: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """(scores, test predictions, cross-corpus predictions) of one (fold, seed) run, its
-    model on the device that holds the corpora's frames."""
+    model on the device that holds the corpora's frames. ``control``: the fold's control
+    probes when the caller has them already (they do not depend on the run)."""
     info = run_files.read_summary(run)
     predictions = run_files.read_predictions(run)
     model = FoldModel.load(run, corpus.frames.device)
@@ -184,8 +249,10 @@ def evaluate_fold(
         "test_speaker": info["test"],
         "selected_epoch": info["selected_epoch"],
         **within_corpus(predictions),
+        "n_train": len(info["train"]),
         "cross_corpus": PERCENT * float(cross_table["hit"].mean()),
-        **probes(model, run, info["train"], corpus, settings),
+        **probes(model, run, info, corpus, settings),
+        **(control if control is not None else controls(info, corpus, settings)),
     }
     return scores, predictions[predictions["split"] == "test"], cross_table
 
@@ -194,43 +261,95 @@ def _percent(value: float | None) -> float | None:
     return None if value is None else PERCENT * value
 
 
-def summarize(folds: list[dict[str, Any]]) -> dict[str, Any]:
+INTERVALS = (
+    "95 % corrected resampled t over sessions (Nadeau & Bengio 2003: variance x (1/n + "
+    "held-out / training speakers), for the training speakers the sessions share)"
+)
+"""What every interval of the metrics covers, written into them."""
+
+
+def summarize(
+    folds: list[dict[str, Any]], settings: EvaluateSettings, crosses: pd.DataFrame | None = None
+) -> dict[str, Any]:
     """A regime's table row: every score as a mean over sessions with its 95 % interval.
 
-    Each (fold, seed) score is first averaged within its session (the independent unit,
-    see ``pipeline.statistics``); min and max of the cross-corpus accuracy are over the
-    (fold, seed) models themselves, as the paper's Table 3. Intervals are clipped to what
-    the score can take (0-100, or ±100 for Δ). A probe that could not run anywhere (for
-    example gender, where no gender is recorded) is None.
+    Each (fold, seed) score is first averaged within its session; intervals are corrected
+    for the sessions' shared training speakers (see ``pipeline.statistics``) and clipped to
+    what the score can take (0-100, or ±100 for Δ). Min and max of the cross-corpus accuracy
+    are over the (fold, seed) models, as the paper's Table 3; with ``crosses`` (every model's
+    hit per segment) it also gets a two-way bootstrap interval over sessions and segments.
+    Each probe is tested against its chance level (above it; within
+    ``settings.equivalence_margin`` points of it) and carries its mean size. A probe that
+    could not run anywhere is None.
     """
     table = pd.DataFrame(folds)
+    share = held_out_share(table)
 
     def interval(column: str) -> dict[str, Any] | None:
-        values = session_values(table, column)
+        values = session_values(table, column) if column in table else pd.Series()
         if not len(values):
             return None
-        stat = t_interval(values.to_numpy()).as_dict()
+        stat = corrected_interval(values.to_numpy(), share).as_dict()
         if stat["low"] is not None:  # a t-interval knows no bounds; a percentage does
             floor = -PERCENT if column.endswith("_delta") else 0.0
             stat["low"], stat["high"] = max(stat["low"], floor), min(stat["high"], PERCENT)
         return stat
 
+    def probe(prefix: str, column: str) -> dict[str, Any] | None:
+        stat = interval(f"{prefix}_{column}")
+        if stat is None:
+            return None
+        name = column.rsplit("_", 1)[0]
+        margins = table[f"{prefix}_{column}"] - table[f"{prefix}_{name}_chance"]
+        per_session = session_values(table.assign(margin=margins), "margin").to_numpy()
+        return {**stat, **versus_chance(per_session, share, settings.equivalence_margin)}
+
+    def sizes(prefix: str, name: str) -> dict[str, float] | None:
+        columns = [f"{prefix}_{name}_{k}" for k in ("n", "classes", "dropped")]
+        if columns[0] not in table:
+            return None
+        return {c.rsplit("_", 1)[1]: float(table[c].mean()) for c in columns}
+
     def mean(column: str) -> float | None:
-        values = table[column].dropna()
+        values = table[column].dropna() if column in table else pd.Series()
         return float(values.mean()) if len(values) else None
 
+    names = (*PROBE_NAMES, HELD_OUT)
     cross = table["cross_corpus"]
     return {
         "folds": int(table["fold"].nunique()),
         "seeds": int(table["seed"].nunique()),
         "sessions": int(table["session"].nunique()),
         "runs": len(table[["session", "seed"]].drop_duplicates()),
+        "intervals": INTERVALS,
         "within": {k: interval(k) for k in WITHIN_KEYS},
-        "cross_corpus": {**interval("cross_corpus"), "min": float(cross.min()),
-                         "max": float(cross.max())},
-        "probe": {k: interval(f"probe_{k}") for k in PROBE_COLUMNS},
-        "chance": {k: mean(f"probe_{k}_chance") for k in PROBE_NAMES},
+        "cross_corpus": {
+            **interval("cross_corpus"), "min": float(cross.min()), "max": float(cross.max()),
+            **_over_segments(table, crosses, settings.seed),
+        },
+        "probe": {k: probe("probe", k) for k in PROBE_COLUMNS},
+        "chance": {k: mean(f"probe_{k}_chance") for k in names},
+        "size": {k: sizes("probe", k) for k in names},
+        "control": {k: probe("control", k) for k in PROBE_COLUMNS},
+        "control_chance": {k: mean(f"control_{k}_chance") for k in names},
     }  # fmt: skip
+
+
+BOOTSTRAP_REPLICATES = 2000
+
+
+def _over_segments(table: pd.DataFrame, crosses: pd.DataFrame | None, seed: int) -> dict[str, Any]:
+    """Table 3's interval over sessions and segments: which segments are in the
+    cross-corpus set varies the score as much as training does (two-way bootstrap)."""
+    if crosses is None or crosses.empty:
+        return {}
+    sessions = table.set_index(["fold", "seed"])["session"]
+    hits = crosses.assign(session=sessions.loc[list(zip(crosses["fold"], crosses["seed"],
+                                                        strict=True))].to_numpy())  # fmt: skip
+    per_session = hits.pivot_table(index="session", columns="utt_id", values="hit", aggfunc="mean")
+    low, high = two_way_bootstrap(per_session.to_numpy(float), BOOTSTRAP_REPLICATES, seed)
+    return {"segments": per_session.shape[1], "two_way_low": PERCENT * low,
+            "two_way_high": PERCENT * high}  # fmt: skip
 
 
 def evaluate_regime(
@@ -238,13 +357,20 @@ def evaluate_regime(
 ) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
     """(per-fold scores, test predictions of every fold, cross-corpus predictions)."""
     folds, tests, crosses = [], [], []
+    per_fold: dict[int, dict[str, Any]] = {}
     runs = run_files.finished_runs(train_dir)
     for run in tqdm(runs, desc=f"evaluate {Path(train_dir).name}"):
-        scores, test, cross_table = evaluate_fold(run, corpus, cross, settings)
+        info = run_files.read_summary(run)
+        if info["fold"] not in per_fold:
+            per_fold[info["fold"]] = controls(info, corpus, settings)
+        scores, test, cross_table = evaluate_fold(
+            run, corpus, cross, settings, per_fold[info["fold"]]
+        )
         log.info(
             "fold %d seed %d: UA val %.1f test %.1f, cross-corpus %.1f, speaker probe %s / %s",
             scores["fold"], scores["seed"], scores["ua_val"], scores["ua_test"],
-            scores["cross_corpus"], scores["probe_speaker_linear"], scores["probe_speaker_mlp"],
+            scores["cross_corpus"], scores["probe_speaker_linear"],
+            scores["probe_speaker_kernel"],
         )  # fmt: skip
         folds.append(scores)
         tests.append(test)

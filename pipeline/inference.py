@@ -13,7 +13,7 @@ and results come back to the host with ``.cpu()`` before ``.numpy()``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +99,7 @@ class FoldModel:
     mean: np.ndarray
     std: np.ndarray
     max_frames: int
+    config: dict = field(default_factory=dict)  # the settings it was trained with
 
     @classmethod
     def load(cls, run: Path, device: str) -> FoldModel:
@@ -119,6 +120,7 @@ class FoldModel:
             mean=saved["mean"].numpy(),
             std=saved["std"].numpy(),
             max_frames=round(config["max_seconds"] * FRAMES_PER_SECOND),
+            config=config,
         )
 
     def predict(self, frames: DeviceFrames, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

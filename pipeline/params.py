@@ -152,6 +152,9 @@ class TrainSettings(Section):
         Literal["all"] | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)],
         Expect("all, or a non-empty list of fold indices >= 0"),
     ]
+    probe_holdout: Annotated[
+        Number, Field(ge=0, lt=0.5), Expect("a number >= 0 and < 0.5 (0: off)")
+    ]
 
     @property
     def max_frames(self) -> int:
@@ -160,10 +163,12 @@ class TrainSettings(Section):
 
 
 class EvaluateSettings(Section):
-    """params.yaml ``evaluate``: cross-validation parts of every probe, and their seed."""
+    """params.yaml ``evaluate``: cross-validation parts of every probe, their seed (also the
+    bootstrap's), and the margin within which a probe counts as equivalent to chance."""
 
     probe_splits: integer(2)
     seed: integer(0)
+    equivalence_margin: positive()
 
 
 class ReportSettings(Section):

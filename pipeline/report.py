@@ -15,12 +15,14 @@ import yaml
 
 from pipeline import EMOTIONS
 from pipeline.metrics import WITHIN_KEYS
-from pipeline.probe import PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
+from pipeline.probe import HELD_OUT, PROBE_MODELS, PROBE_NAMES
 from pipeline.regimes import TITLES
 from pipeline.statistics import (
     ALPHA,
     POWER,
     Paired,
+    adjust_family,
+    held_out_share,
     paired,
     paired_differences,
     seed_plan,
@@ -51,7 +53,7 @@ MEASURES = {
     "wa_test": "test WA",
     "cross_corpus": "cross-corpus accuracy",
     "probe_speaker_linear": "speaker probe (linear)",
-    "probe_speaker_mlp": "speaker probe (MLP)",
+    "probe_speaker_kernel": "speaker probe (kernel)",
 }
 """What the comparisons compare, as (fold, seed) score columns, with their names in text."""
 PLANNED_DIFFERENCE = 2.0
@@ -97,26 +99,69 @@ def table2(summaries: Mapping[str, dict[str, Any]]) -> str:
 
 
 def table3(summaries: Mapping[str, dict[str, Any]]) -> str:
-    rows = [
-        [TITLES[r], with_interval(s["cross_corpus"]), _num(s["cross_corpus"]["min"]),
-         _num(s["cross_corpus"]["max"])]
-        for r, s in summaries.items()
-    ]  # fmt: skip
-    return markdown_table(("Model", "mean [95 % interval]", "min", "max"), rows)
+    rows = []
+    for r, s in summaries.items():
+        stat = s["cross_corpus"]
+        two_way = (f"[{stat['two_way_low']:.2f}, {stat['two_way_high']:.2f}]"
+                   if "two_way_low" in stat else "n/a")  # fmt: skip
+        rows.append([TITLES[r], with_interval(stat), two_way, _num(stat["min"]),
+                     _num(stat["max"])])  # fmt: skip
+    return markdown_table(
+        ("Model", "mean [interval over sessions]", "interval over sessions and segments",
+         "min", "max"), rows,
+    )  # fmt: skip
 
 
-def probe_table(summaries: Mapping[str, dict[str, Any]]) -> str:
-    header = ["Model"] + [
-        f"{p.capitalize()} ({'MLP' if m == 'mlp' else m})"
-        for p in PROBE_NAMES for m in PROBE_MODELS
-    ]  # fmt: skip
+PROBE_TITLES = {"speaker": "Speaker", "gender": "Gender (speaker-disjoint)",
+                "emotion": "Emotion", HELD_OUT: "Speaker, held-out utterances"}  # fmt: skip
+
+
+def probe_names(summaries: Mapping[str, dict[str, Any]]) -> list[str]:
+    """The probes that ran: PROBE_NAMES, and the held-out speaker probe where it did."""
+    first = next(iter(summaries.values()))
+    held = any(first["probe"].get(f"{HELD_OUT}_{m}") for m in PROBE_MODELS)
+    return [*PROBE_NAMES, *([HELD_OUT] if held else [])]
+
+
+def probe_table(summaries: Mapping[str, dict[str, Any]], margin: float) -> str:
+    """Per probe and regime: mean [interval], and what it says against chance."""
+    names = probe_names(summaries)
+    first = next(iter(summaries.values()))
+    header = ["Model"] + [f"{PROBE_TITLES[p]} ({m})" for p in names for m in PROBE_MODELS]
     rows = [
-        [TITLES[r], *(with_interval(s["probe"][k], 1) for k in PROBE_COLUMNS)]
+        [TITLES[r], *(_probe_cell(s["probe"].get(f"{p}_{m}"), margin) for p in names
+                      for m in PROBE_MODELS)]
         for r, s in summaries.items()
-    ]
-    chance = next(iter(summaries.values()))["chance"]
-    rows.append(["chance", *(_num(chance[p], 1) for p in PROBE_NAMES for _ in PROBE_MODELS)])
-    return markdown_table(header, rows)
+    ]  # fmt: skip
+    rows.append(["input features (control)",
+                 *(_probe_cell(first["control"].get(f"{p}_{m}"), margin) for p in names
+                   for m in PROBE_MODELS)])  # fmt: skip
+    rows.append(["chance", *(_num(first["chance"].get(p), 1) for p in names
+                             for _ in PROBE_MODELS)])  # fmt: skip
+    sizes = [
+        [PROBE_TITLES[p], *(f"{first['size'][p][k]:.0f}" for k in ("n", "classes", "dropped"))]
+        for p in names if first["size"].get(p)
+    ]  # fmt: skip
+    return (
+        markdown_table(header, rows)
+        + "\n\nSize of each probe, mean over runs:\n\n"
+        + markdown_table(("probe", "utterances scored", "classes", "utterances dropped"), sizes)
+    )
+
+
+def _probe_cell(stat: Mapping[str, Any] | None, margin: float) -> str:
+    """``mean [interval]`` and its verdict against chance: above it, within ±margin of it
+    (equivalence), or neither, at ALPHA."""
+    if stat is None:
+        return "n/a"
+    above, same = stat.get("p_above"), stat.get("p_equivalent")
+    if above is not None and above < ALPHA:
+        verdict = "above chance"
+    elif same is not None and same < ALPHA:
+        verdict = f"within ±{margin:g} of chance"
+    else:
+        verdict = "inconclusive"
+    return f"{with_interval(stat, 1)} {verdict}"
 
 
 def paper_tables() -> tuple[str, str]:
@@ -131,54 +176,81 @@ def paper_tables() -> tuple[str, str]:
 
 
 def compare(folds: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Every comparison of COMPARISONS on every measure of MEASURES, paired per session.
+    """Every comparison of COMPARISONS on every measure of MEASURES: one family.
 
-    Keyed ``"<a>-<b>"`` then by measure, each a ``Paired`` as a dict (for the metrics file),
-    or None where the measure exists in no run (a probe with too few utterances to run).
+    Keyed ``"<a>-<b>"`` then by measure, each a ``Paired`` as a dict (for the metrics file)
+    with its Holm-adjusted p over the family, or None where the measure exists in no run
+    (a probe with too few utterances to run).
     """
     tables = {r: pd.DataFrame(rows) for r, rows in folds.items()}
+    share = held_out_share(next(iter(tables.values())))
+    keys = [(a, b, m) for a, b in COMPARISONS for m in MEASURES]
 
-    def one(a: str, b: str, measure: str) -> dict[str, Any] | None:
+    def one(a: str, b: str, measure: str) -> Paired | None:
+        if measure not in tables[a] or measure not in tables[b]:
+            return None
         differences = paired_differences(tables[a], tables[b], measure)
-        return None if differences.empty else paired(differences).as_dict()
+        return None if differences.empty else paired(differences, share)
 
-    return {f"{a}-{b}": {m: one(a, b, m) for m in MEASURES} for a, b in COMPARISONS}
+    results = adjust_family([one(*key) for key in keys])
+    found: dict[str, dict[str, Any]] = {f"{a}-{b}": {} for a, b in COMPARISONS}
+    for (a, b, measure), result in zip(keys, results, strict=True):
+        found[f"{a}-{b}"][measure] = None if result is None else result.as_dict()
+    return found
 
 
-def reading(a: str, stat: Mapping[str, Any]) -> str:
-    """What a comparison allows: a direction only when its interval excludes 0."""
+def family_size(comparisons: Mapping[str, Mapping[str, Any]]) -> int:
+    return sum(stat is not None for measures in comparisons.values() for stat in measures.values())
+
+
+def reading(a: str, stat: Mapping[str, Any], family: int) -> str:
+    """What a comparison allows: a direction only when its interval excludes 0, confirmed
+    only when the family-wise (Holm) test agrees; and where the distribution-free test
+    could not confirm anything at this number of sessions, it says so."""
     result = Paired(**stat)
     if result.direction == 0:
         return "not distinguishable"
     said = f"{TITLES[a]} {'higher' if result.direction > 0 else 'lower'}"
     if result.confirmed:
-        return said
-    return f"{said} by the interval only; the sign-flip test does not confirm it (p ≥ {ALPHA})"
+        return f"{said} (Holm-adjusted p = {result.p_adjusted:.3g} over {family} comparisons)"
+    floor = sign_flip_floor(result.sessions)
+    caveat = (
+        f"; cannot be confirmed with {result.sessions} sessions (sign-flip floor {floor:.3g})"
+        if floor >= ALPHA else ""
+    )  # fmt: skip
+    return (
+        f"{said} by the interval only, not confirmed (Holm-adjusted p = "
+        f"{result.p_adjusted:.3g} over {family} comparisons){caveat}"
+    )
 
 
-def verdict(a: str, b: str, measure: str, stat: Mapping[str, Any] | None) -> str:
+def verdict(a: str, b: str, measure: str, stat: Mapping[str, Any] | None, family: int) -> str:
     """One sentence, from the numbers: the difference, its interval, p and what they allow."""
     if stat is None:
         return f"{TITLES[a]} vs {TITLES[b]}: no {MEASURES[measure]} in any run."
     head = f"{TITLES[a]} vs {TITLES[b]}: {stat['mean']:+.1f} {MEASURES[measure]} points"
     if stat["low"] is None:
         return f"{head} (one session, so no interval): not distinguishable."
-    interval = f"[{stat['low']:+.1f}, {stat['high']:+.1f}], p = {stat['p']:.3g}"
-    return f"{head} {interval}: {reading(a, stat)}."
+    interval = f"[{stat['low']:+.1f}, {stat['high']:+.1f}]"
+    return f"{head} {interval}: {reading(a, stat, family)}."
 
 
 def comparison_table(comparisons: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    family = family_size(comparisons)
     rows = []
     for pair, measures in comparisons.items():
         a, b = pair.split("-")
         for measure, stat in measures.items():
             rows.append([
                 f"{TITLES[a]} - {TITLES[b]}", MEASURES[measure], with_interval(stat),
-                _num(stat and stat["p"], 3), reading(a, stat) if stat else "n/a",
+                _num(stat and stat["p"], 3), _num(stat and stat["p_adjusted"], 3),
+                _num(stat and stat["p_sign_flip"], 3),
+                reading(a, stat, family) if stat else "n/a",
             ])  # fmt: skip
     return markdown_table(
-        ("Comparison", "Measure", "difference [95 % interval]", "p", "reading"), rows
-    )
+        ("Comparison", "Measure", "difference [95 % interval]", "p", "Holm p", "sign-flip p",
+         "reading"), rows,
+    )  # fmt: skip
 
 
 def seed_plan_text(folds: Mapping[str, list[dict[str, Any]]]) -> str:
@@ -195,12 +267,15 @@ def seed_plan_text(folds: Mapping[str, list[dict[str, Any]]]) -> str:
     rows = []
     for a, b in COMPARISONS:
         plan = seed_plan(paired_differences(tables[a], tables[b], "ua_test"), PLANNED_DIFFERENCE)
-        needed = plan.seeds if plan.seeds is not None else "none suffices"
-        rows.append([f"{TITLES[a]} - {TITLES[b]}", f"{plan.between:.2f}", f"{plan.seed:.2f}",
-                     needed])  # fmt: skip
+        low, high = plan.seeds_range
+        rows.append([
+            f"{TITLES[a]} - {TITLES[b]}",
+            f"{plan.between:.2f}" + (" (at its bound)" if plan.between_at_zero else ""),
+            f"{plan.seed:.2f}", _seeds(plan.seeds), f"{_seeds(low)} to {_seeds(high)}",
+        ])  # fmt: skip
     table = markdown_table(
         ("Comparison (test UA)", "sd between sessions", "sd of one seed",
-         f"seeds for {PLANNED_DIFFERENCE:g} points"),
+         f"seeds for {PLANNED_DIFFERENCE:g} points", "at the ends of the seed sd's 95 % interval"),
         rows,
     )  # fmt: skip
     return (
@@ -210,8 +285,16 @@ def seed_plan_text(folds: Mapping[str, list[dict[str, Any]]]) -> str:
         'here. More seeds shrink only the seed part; "none suffices" means the '
         "between-session spread alone is too large for this many sessions. The exact "
         f"sign-flip test over {sessions} sessions cannot go below p = "
-        f"{sign_flip_floor(sessions):.3g} whatever the seeds.\n\n{table}"
+        f"{sign_flip_floor(sessions):.3g} whatever the seeds. The answer is itself uncertain: "
+        "the last column recomputes it at both ends of the 95 % interval of one seed's sd "
+        '(chi-square); "at its bound" marks a between-session sd that these sessions cannot '
+        "estimate (its estimate fell to 0), where every count is a lower bound.\n\n"
+        f"{table}"
     )
+
+
+def _seeds(count: int | None) -> str:
+    return "none suffices" if count is None else str(count)
 
 
 def fold_table(folds: Mapping[str, list[dict[str, Any]]]) -> str:
@@ -273,6 +356,22 @@ def data_line(params: Mapping[str, Any]) -> str:
     return "**Data: the corpora named below, both real.**"
 
 
+def _speaker_scope(summaries: Mapping[str, dict[str, Any]]) -> str:
+    """Whose utterances the speaker probe scored: in-sample, and held out where it ran."""
+    if HELD_OUT in probe_names(summaries):
+        return (
+            "Its utterances are ones the encoder trained on (in-sample). **Speaker, held-out "
+            "utterances** asks the same of a slice of each training speaker's utterances kept "
+            "out of training (`train.probe_holdout`), with a probe fitted on the trained-on "
+            "ones: identity that generalises to speech the encoder never saw."
+        )
+    return (
+        "Its utterances are ones the encoder trained on (**in-sample**: MEnAN pushed exactly "
+        "these to a uniform adversary output); `train.probe_holdout` > 0 keeps a slice out of "
+        "training and adds the probe on unseen utterances."
+    )
+
+
 def render(
     summaries: Mapping[str, dict[str, Any]],
     folds: Mapping[str, list[dict[str, Any]]],
@@ -290,6 +389,8 @@ def render(
     sessions, seeds, runs = first["sessions"], first["seeds"], first["runs"]
     models = len(next(iter(folds.values())))
     splits = params["evaluate"]["probe_splits"]
+    margin = params["evaluate"]["equivalence_margin"]
+    family = family_size(comparisons)
     sections = [
         "# MEnAN: results",
         "Generated by the DVC stage `report` (`dvc repro`); do not edit by hand.",
@@ -301,19 +402,24 @@ def render(
         f"{seeds} seed(s). One training run per session and seed serves both folds of that "
         f"session, so the {models} (fold, seed) results come from **{runs} independent "
         f"training runs**, and all seeds of a session are scored on the same two speakers. "
-        f"The independent unit is therefore the **session**: every value below is the mean "
-        f"over sessions of each session's mean over its folds and seeds, and `[low, high]` "
-        f"is the 95 % Student-t interval over the {sessions} session values (n/a with one "
-        "session). Paired comparisons take each session's mean difference over the same "
-        "folds and seeds; their p is the exact sign-flip permutation test over sessions.",
+        "Every value below is the mean over sessions of each session's mean over its folds "
+        "and seeds. Sessions are not independent either: any two share 6 of their 8 training "
+        "speakers. So `[low, high]` is a 95 % **corrected** resampled t-interval over the "
+        f"{sessions} session values (Nadeau & Bengio 2003; 1.5x as wide as a plain "
+        "t-interval here); it covers the variability of training runs and of the speakers "
+        "scored, not which ten speakers the corpus happens to have (n/a with one session).",
         "## Paired comparisons",
         "\n".join(
-            f"- {verdict(*pair.split('-'), 'ua_test', stats['ua_test'])}"
+            f"- {verdict(*pair.split('-'), 'ua_test', stats['ua_test'], family)}"
             for pair, stats in comparisons.items()
         ),
-        "A comparison reads *higher* or *lower* only when its 95 % interval excludes 0, and "
-        f"says so when the distribution-free sign-flip test does not confirm it (p ≥ {ALPHA}); "
-        f"with {sessions} sessions that test cannot go below p = {sign_flip_floor(sessions):.3g}.",
+        f"The {family} comparisons of the table below are one family. Each difference is "
+        "taken between runs of the same fold and seed and averaged per session; `p` is the "
+        "corrected t-test's, `Holm p` the same adjusted for the family (Holm 1979), and a "
+        f"comparison reads *higher* or *lower* as confirmed only when its Holm p < {ALPHA}. "
+        "A difference whose interval excludes 0 without that is reported as not confirmed. "
+        "The exact sign-flip test over sessions (`sign-flip p`) assumes no distribution, "
+        f"but with {sessions} sessions it cannot go below p = {sign_flip_floor(sessions):.3g}.",
         comparison_table(comparisons),
         "### Seeds needed",
         seed_plan_text(folds),
@@ -323,24 +429,33 @@ def render(
         "Reference, **the paper's published Table 2 (IEMOCAP)**, not produced here:",
         paper2,
         "## What the embedding still tells (probes)",
-        "Fresh classifiers on the frozen embeddings v, scored by stratified "
-        f"{splits}-way cross-validation (every utterance predicted once by a probe that never "
-        "saw it), a logistic regression and a one-hidden-layer MLP (the adversaries are "
-        "nonlinear, so a linear probe alone can under-report). Mean [95 % interval] over "
-        "sessions; chance is the majority rate of the probed utterances.",
+        "Fresh classifiers on the frozen embeddings v: a logistic regression and an RBF-kernel "
+        "SVM (the adversaries are nonlinear, so a linear probe alone can under-report; both "
+        "are convex, so identical embeddings give identical answers on any machine). Mean "
+        f"[95 % interval] over sessions, and each against chance: *above chance* (one-sided "
+        f"corrected t, p < {ALPHA}), *within ±{margin:g} of chance* (equivalence by two "
+        f"one-sided tests, p < {ALPHA}), or *inconclusive*.",
         "- **Speaker**: which of the fold's *training* speakers spoke (the speakers the "
         "adversary fought), asked within each gender on a subsample where every speaker has "
-        "the same number of utterances of each emotion: neither emotion nor gender can "
-        "predict the speaker, so chance is one over the speakers of a gender (25 % for 4).\n"
-        "- **Gender**: which gender spoke among the fold's two unseen speakers, "
-        "emotion-balanced the same way (n/a where the corpus records no gender).\n"
-        "- **Emotion**: the emotion of the unseen speakers' utterances (what v should keep).",
-        probe_table(summaries),
+        "the same number of utterances of each emotion, by stratified "
+        f"{splits}-way cross-validation: chance is one over the speakers of a gender. "
+        + _speaker_scope(summaries)
+        + "\n- **Gender** (speaker-disjoint): fitted on the training speakers, scored on the "
+        "fold's two unseen speakers, emotion-balanced (n/a where the corpus records no "
+        "gender).\n"
+        "- **Emotion**: the emotion of the unseen speakers' utterances (what v should keep).\n"
+        "- **Input features (control)**: the same probes on each utterance's pooled input "
+        "features (mean and std of the 43 channels). They carry speaker and gender plainly, so "
+        "this row shows the probes can find them; a probe at chance on v means something only "
+        "beside a control above it.",
+        probe_table(summaries, margin),
         f"## Table 3: cross-corpus accuracy on `{cross}`",
         "A prediction counts as correct when the predicted class was rated positive for the "
-        "segment (neutral: all six ratings zero). Mean [95 % interval] over sessions; min "
-        f"and max over the {models} (fold, seed) models, which come from {runs} independent "
-        "runs (with `selection: last` both folds of a session are the same model).",
+        "segment (neutral: all six ratings zero). Mean over sessions with two intervals: over "
+        "sessions (training variability only: every model scores the same segments), and "
+        "over sessions and segments (a two-way bootstrap: how much the score also depends on "
+        "which segments the set holds). Min and max over the "
+        f"{models} (fold, seed) models, which come from {runs} independent runs.",
         table3(summaries),
         "Reference, **the paper's published Table 3 (CMU-MOSEI)**, not produced here:",
         paper3,

@@ -1,13 +1,27 @@
-"""Intervals, paired tests and a seed count, all over sessions: the independent unit.
+"""Intervals, paired tests and a seed count, all over sessions, with what they cover.
 
 Both folds of a session are trained on the same eight speakers (one training run per
 session and seed), and all seeds of a session are scored on the same two speakers. So
-neither folds nor seeds are independent replicates: the session is. Every statistic
-here first averages a (fold, seed) result over its session's folds and seeds, then works
-on the per-session values (Dietterich 1998: tests over overlapping training sets inflate
-false positives). Intervals are Student-t intervals over sessions; paired p-values come
-from the sign-flip permutation test over per-session differences (scipy), exact up to
-EXACT_UP_TO sessions; it assumes no distribution but cannot go below 2 / 2**sessions.
+neither folds nor seeds are independent replicates: every statistic first averages a
+(fold, seed) result over its session's folds and seeds. Sessions are not independent
+either: each pair of sessions shares 6 of its 8 training speakers (Dietterich 1998;
+Nadeau & Bengio 2003). So:
+
+- **Intervals** are Nadeau & Bengio's corrected resampled t over sessions: the variance of
+  the mean is s^2 (1/n + n_held_out/n_train) instead of s^2/n (with 2 held-out and 8
+  training speakers per session, 1.5x wider than a plain t-interval at 5 sessions). Their
+  coverage under a null simulation with training-speaker overlap is printed by
+  ``benchmarks/bench_statistics.py``; a plain t-interval and a bootstrap over sessions cover
+  less.
+- **Paired comparisons** form one family; each gets the corrected t's two-sided p and the
+  exact sign-flip permutation p, and the family's corrected-t p-values are Holm-adjusted
+  (Holm 1979: strong family-wise control under any dependence, which these comparisons
+  have: they share regimes and sessions). A comparison is *confirmed* only when its
+  adjusted p is below ALPHA; the sign-flip p, free of the t's normality assumption,
+  cannot go below 2 / 2**sessions (0.0625 at five), which the report says.
+- **Versus chance**: a probe's per-session margin over chance is tested one-sided (above
+  chance) and for equivalence within a stated margin (two one-sided tests), both with the
+  corrected t.
 """
 
 from __future__ import annotations
@@ -42,9 +56,12 @@ class Interval:
 
 @dataclass(frozen=True)
 class Paired(Interval):
-    """A mean paired difference over sessions, its interval and the exact sign-flip p."""
+    """A mean paired difference over sessions: its corrected interval, the corrected t's p,
+    the exact sign-flip p, and (set over the family) the Holm-adjusted p."""
 
     p: float | None = None
+    p_sign_flip: float | None = None
+    p_adjusted: float | None = None
 
     @property
     def direction(self) -> int:
@@ -55,8 +72,8 @@ class Paired(Interval):
 
     @property
     def confirmed(self) -> bool:
-        """The distribution-free test agrees: the sign-flip p is below ALPHA."""
-        return self.p is not None and self.p < ALPHA
+        """The family-wise test agrees: the Holm-adjusted p is below ALPHA."""
+        return self.direction != 0 and self.p_adjusted is not None and self.p_adjusted < ALPHA
 
 
 def sign_flip_floor(sessions: int) -> float:
@@ -71,6 +88,22 @@ def session_values(rows: pd.DataFrame, column: str) -> pd.Series:
 
 def t_interval(values: Sequence[float] | np.ndarray) -> Interval:
     """Mean of independent values with its two-sided 95 % Student-t interval."""
+    return corrected_interval(values, 0.0)
+
+
+def held_out_share(rows: pd.DataFrame) -> float:
+    """n_held_out / n_train of the resampling: per session, the speakers scored (validation
+    and test) over the speakers trained on; 2 / 8 for IEMOCAP's protocol."""
+    return 2.0 / float(rows["n_train"].min())
+
+
+def corrected_interval(values: Sequence[float] | np.ndarray, share: float) -> Interval:
+    """Mean of per-session values with the 95 % corrected resampled t-interval.
+
+    Nadeau & Bengio (2003): sessions trained on overlapping speakers are positively
+    correlated, so the variance of their mean is s^2 (1/n + share), ``share`` being
+    n_held_out / n_train; ``share = 0`` is the plain Student-t interval.
+    """
     values = np.asarray(values, dtype=float)
     n = len(values)
     if n == 0:
@@ -78,10 +111,71 @@ def t_interval(values: Sequence[float] | np.ndarray) -> Interval:
     mean = float(values.mean())
     if n < 2:
         return Interval(mean, None, None, n)
-    if np.ptp(values) == 0:  # scipy's t-test is undefined at zero spread; the interval is a point
-        return Interval(mean, mean, mean, n)
-    low, high = stats.ttest_1samp(values, 0.0).confidence_interval(CONFIDENCE)
-    return Interval(mean, float(low), float(high), n)
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * _corrected_se(values, share)
+    return Interval(mean, mean - half, mean + half, n)
+
+
+def _corrected_se(values: np.ndarray, share: float) -> float:
+    return float(np.sqrt(values.var(ddof=1) * (1 / len(values) + share)))
+
+
+def corrected_p(values: Sequence[float] | np.ndarray, share: float, shift: float = 0.0,
+                alternative: str = "two-sided") -> float | None:  # fmt: skip
+    """p of the corrected resampled t-test of mean(values) against ``shift``."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return None
+    se = _corrected_se(values, share)
+    if se == 0:
+        return 0.0 if values.mean() != shift else 1.0
+    t = (values.mean() - shift) / se
+    df = len(values) - 1
+    if alternative == "greater":
+        return float(stats.t.sf(t, df))
+    if alternative == "less":
+        return float(stats.t.cdf(t, df))
+    return float(2 * stats.t.sf(abs(t), df))
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (None: not in the family)."""
+    found = [(p, i) for i, p in enumerate(p_values) if p is not None]
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(sorted(found)):
+        running = max(running, min(1.0, (len(found) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def versus_chance(margins: Sequence[float] | np.ndarray, share: float, equivalence: float
+                  ) -> dict[str, float | None]:  # fmt: skip
+    """A probe's per-session accuracy minus chance (points): p of "above chance" (one-sided)
+    and p of "within +-``equivalence`` points of chance" (two one-sided tests, TOST)."""
+    margins = np.asarray(margins, dtype=float)
+    above = corrected_p(margins, share, alternative="greater")
+    if above is None:
+        return {"p_above": None, "p_equivalent": None}
+    lower = corrected_p(margins, share, -equivalence, alternative="greater")
+    upper = corrected_p(margins, share, equivalence, alternative="less")
+    return {"p_above": above, "p_equivalent": max(lower, upper)}
+
+
+def two_way_bootstrap(hits: np.ndarray, replicates: int, seed: int) -> tuple[float, float]:
+    """95 % percentile interval of a mean over sessions (rows) and items (columns), both
+    resampled: ``hits`` (sessions, items) holds each session's mean over its runs per item.
+
+    For a score measured on one shared set of items (the cross-corpus segments), the
+    interval over sessions alone covers training variability only; this one also covers
+    which items happened to be in the set.
+    """
+    rng = np.random.default_rng(seed)
+    sessions, items = hits.shape
+    rows = rng.multinomial(sessions, np.full(sessions, 1 / sessions), size=replicates)
+    cols = rng.multinomial(items, np.full(items, 1 / items), size=replicates)
+    means = np.einsum("rs,si,ri->r", rows, hits, cols) / (sessions * items)
+    low, high = np.quantile(means, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return float(low), float(high)
 
 
 def sign_flip_p(differences: Sequence[float] | np.ndarray) -> float | None:
@@ -115,10 +209,24 @@ def paired_differences(a: pd.DataFrame, b: pd.DataFrame, column: str) -> pd.Data
     return joined[[*keys, "session", "difference"]].dropna()
 
 
-def paired(differences: pd.DataFrame) -> Paired:
-    """Mean paired difference over sessions, its t-interval and sign-flip p."""
+def paired(differences: pd.DataFrame, share: float) -> Paired:
+    """Mean paired difference over sessions, its corrected interval, corrected-t p and
+    sign-flip p (the Holm-adjusted p is set over the family, see ``adjust_family``)."""
     per_session = session_values(differences, "difference").to_numpy()
-    return Paired(**asdict(t_interval(per_session)), p=sign_flip_p(per_session))
+    return Paired(
+        **asdict(corrected_interval(per_session, share)),
+        p=corrected_p(per_session, share),
+        p_sign_flip=sign_flip_p(per_session),
+    )
+
+
+def adjust_family(results: Sequence[Paired | None]) -> list[Paired | None]:
+    """The family's results with their Holm-adjusted p set (None stays None)."""
+    adjusted = holm([r.p if r is not None else None for r in results])
+    return [
+        None if r is None else Paired(**{**asdict(r), "p_adjusted": a})
+        for r, a in zip(results, adjusted, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -129,6 +237,9 @@ class SeedPlan:
     difference: its spread from session to session that more seeds cannot shrink, and
     one seed's noise around its session's value. ``seeds`` is None when no seed count
     is enough at this number of sessions (``between`` alone is too large).
+    ``seeds_range`` is the answer at the ends of the 95 % chi-square interval of the seed
+    variance; ``between_at_zero`` says the between-session estimate fell to its bound 0,
+    where it is not estimable from these sessions and ``seeds`` is a lower bound.
     """
 
     difference: float
@@ -137,6 +248,8 @@ class SeedPlan:
     seed: float
     seeds: int | None
     p_floor: float
+    seeds_range: tuple[int | None, int | None] = (None, None)
+    between_at_zero: bool = False
 
 
 def seed_plan(differences: pd.DataFrame, difference: float, max_seeds: int = 1000) -> SeedPlan:
@@ -157,19 +270,26 @@ def seed_plan(differences: pd.DataFrame, difference: float, max_seeds: int = 100
     between_var = max(0.0, float(means.var(ddof=1)) - seed_var / k)
     df = sessions - 1
     factor = stats.t.ppf(1 - ALPHA / 2, df) + stats.t.ppf(POWER, df)
-    needed = next(
-        (
-            n
-            for n in range(1, max_seeds + 1)
-            if factor * np.sqrt((between_var + seed_var / n) / sessions) <= difference
-        ),
-        None,
-    )
+
+    def needed(noise: float) -> int | None:
+        return next(
+            (
+                n
+                for n in range(1, max_seeds + 1)
+                if factor * np.sqrt((between_var + noise / n) / sessions) <= difference
+            ),
+            None,
+        )
+
+    seed_df = sessions * (k - 1)
+    low, high = (seed_df * seed_var / stats.chi2.ppf(q, seed_df) for q in (0.975, 0.025))
     return SeedPlan(
         difference=difference,
         sessions=sessions,
         between=float(np.sqrt(between_var)),
         seed=float(np.sqrt(seed_var)),
-        seeds=needed,
+        seeds=needed(seed_var),
         p_floor=sign_flip_floor(sessions),
+        seeds_range=(needed(low), needed(high)),
+        between_at_zero=between_var == 0.0,
     )

@@ -39,7 +39,7 @@ def main(argv: list[str]) -> None:
         tmp.mkdir()
         (tmp / "folds.json").write_text(json.dumps(folds, indent=2) + "\n")
         crosses.to_parquet(tmp / "cross_corpus.parquet", index=False)
-    summary = summarize(folds)
+    summary = summarize(folds, params.evaluate, crosses)
     write_json(metrics_path, summary)
     write_json(
         confusion_path,

@@ -147,30 +147,36 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     assert sorted((f["fold"], f["seed"]) for f in scored) == [
         (f, s) for f in range(4) for s in (7, 1234)
     ]
-    assert set(menan["cross_corpus"]) == {"mean", "low", "high", "sessions", "min", "max"}
+    assert set(menan["cross_corpus"]) == {
+        "mean", "low", "high", "sessions", "min", "max", "segments", "two_way_low",
+        "two_way_high",
+    }  # fmt: skip
     # every probe is in the file; the tiny corpus is too small for most (null, which
     # `dvc metrics show` leaves out)
     written = json.loads((project / "metrics" / "eval" / "menan.json").read_text())
     assert set(written["probe"]) == {
-        f"{p}_{m}" for p in ("speaker", "gender", "emotion") for m in ("linear", "mlp")
-    }
+        f"{p}_{m}" for p in ("speaker", "gender", "emotion", "speaker_heldout")
+        for m in ("linear", "kernel")
+    }  # fmt: skip
     comparisons = metrics["metrics/report/comparisons.json"]["data"]
     assert set(comparisons) == {"menan-ec_only", "menan-multitask", "menan-dat", "dat-multitask"}
     assert set(comparisons["menan-multitask"]["ua_test"]) == {
-        "mean",
-        "low",
-        "high",
-        "sessions",
-        "p",
-    }
+        "mean", "low", "high", "sessions", "p", "p_sign_flip", "p_adjusted",
+    }  # fmt: skip
     report = (project / "reports" / "report.md").read_text()
     for heading in ("## Paired comparisons", "## Table 2", "## Table 3", "probes",
                     "**Data: the synthetic demo corpora**", "![t-SNE]"):  # fmt: skip
         assert heading in report
-    # two sessions: the sign-flip test can only give 0.5 or 1
+    # two sessions: nothing can be confirmed, and the reading says why when it matters
     assert re.search(
-        r"- MEnAN vs Multi-task: [-+]\d+\.\d test UA points \[.*\], p = (0\.5|1): ", report
+        r"- MEnAN vs Multi-task: [-+]\d+\.\d test UA points \[.*\]: (not distinguishable|"
+        r"MEnAN (higher|lower) by the interval only, .*cannot be confirmed with 2 sessions)",
+        report,
     )
+    assert "| input features (control) |" in report and "(**in-sample**" in report
+    for part in ("| Holm p |", "corrected** resampled t-interval", "Gender (speaker-disjoint)",
+                 "Size of each probe", "interval over sessions and segments"):  # fmt: skip
+        assert part in report, part
     for figure in ("tsne.png", "curves.png"):
         assert (project / "reports" / "figures" / figure).read_bytes().startswith(b"\x89PNG")
     dvc(project, "plots", "show", "-o", "rendered")

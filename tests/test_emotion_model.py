@@ -36,7 +36,7 @@ from pipeline.release import chosen_epochs, train_release
 from pipeline.training.pack import Run
 from pipeline.training.run import train_pack
 from tests.conftest import REPO, tree_digest, write_tone
-from tests.test_evaluation import _fold
+from tests.test_evaluation import SETTINGS, _fold
 from tests.test_training import config, toy_corpus
 
 PROBS = [f"prob_{e}" for e in EMOTIONS]
@@ -259,7 +259,7 @@ def test_a_released_model_trains_on_every_speaker_for_the_chosen_epochs(tmp_path
     assert released.state["sc.4.weight"].shape[0] == 10  # a speaker classifier over all 10
 
     labels = labels.assign(audio_path="data/demo/x.wav", start_s=0.0, end_s=1.5)
-    evaluation = summarize([_fold(f, 1) for f in range(4)])
+    evaluation = summarize([_fold(f, 1) for f in range(4)], SETTINGS)
     settings_ = {"train": config().model_dump(exclude={"lam", "device"}), "lambda": 0.5}
     card = render("menan", released, settings_, labels, "iemocap", settings(PitchRange()),
                   evaluation)  # fmt: skip

@@ -12,7 +12,7 @@ import torch
 from scipy import stats
 
 from pipeline import EMOTIONS, feature_store, inference, run_files
-from pipeline.batches import FrameStore
+from pipeline.batches import FrameStore, probe_holdout
 from pipeline.errors import CorpusError
 from pipeline.evaluation import (
     CrossCorpus,
@@ -26,9 +26,17 @@ from pipeline.figures import curves_figure, tsne_figure
 from pipeline.folds import make_folds
 from pipeline.inference import FoldModel
 from pipeline.params import EvaluateSettings
-from pipeline.probe import PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
-from pipeline.report import compare, confusion_table, render, seed_plan_text
-from pipeline.training.pack import Run
+from pipeline.probe import HELD_OUT, PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
+from pipeline.report import (
+    compare,
+    confusion_table,
+    family_size,
+    reading,
+    render,
+    seed_plan_text,
+)
+from pipeline.statistics import holm
+from pipeline.training.pack import Pack, Run
 from pipeline.training.run import train_pack
 from tests.conftest import write_params
 from tests.test_training import config, toy_corpus
@@ -127,8 +135,7 @@ def test_evaluate_regime_scores_every_fold(trained: dict, tmp_path: Path, monkey
     cross = CrossCorpus.load(*cross_files, "cpu", cache)
     built = []
     monkeypatch.setattr(inference.DeviceFrames, "__init__", lambda *a: built.append(a))
-    settings = EvaluateSettings(probe_splits=2, seed=0)
-    folds, tests, crosses = evaluate_regime(trained["dir"], corpus, cross, settings)
+    folds, tests, crosses = evaluate_regime(trained["dir"], corpus, cross, SETTINGS)
     assert not built  # each corpus went to the device once, when it was loaded
     (scores,) = folds
     assert (scores["fold"], scores["seed"], scores["session"]) == (2, 3, "Ses02")
@@ -138,13 +145,21 @@ def test_evaluate_regime_scores_every_fold(trained: dict, tmp_path: Path, monkey
     assert (crosses["fold"] == 2).all() and (crosses["seed"] == 3).all() and len(crosses) == 8
     # 8 training speakers, 4 per gender, 2 utterances of every emotion each: chance 1 in 4
     assert scores["probe_speaker_chance"] == pytest.approx(25.0)
-    # the two unseen speakers are one woman and one man, 8 utterances each
+    assert (scores["probe_speaker_n"], scores["probe_speaker_classes"]) == (64, 8)
+    # gender: fitted on the 8 training speakers, scored on the unseen woman and man
     assert scores["probe_gender_chance"] == pytest.approx(50.0)
+    assert (scores["probe_gender_n"], scores["probe_gender_dropped"]) == (16, 0)
     assert scores["probe_emotion_chance"] == pytest.approx(25.0)
     for model in PROBE_MODELS:
         assert 0.0 <= scores[f"probe_speaker_{model}"] <= 100.0
         assert 0.0 <= scores[f"probe_gender_{model}"] <= 100.0
     assert scores["probe_emotion_linear"] >= 75.0  # the network learned emotion; v shows it
+    assert "probe_speaker_heldout_linear" not in scores  # train.probe_holdout is 0
+    # the positive control: the input features carry the speaker (channels 10-19 here)
+    assert scores["control_speaker_linear"] > 35.0 and scores["n_train"] == 8  # chance 25
+    summary = summarize(folds, SETTINGS, crosses)
+    assert summary["cross_corpus"]["segments"] == 8
+    assert summary["cross_corpus"]["two_way_low"] <= summary["cross_corpus"]["mean"]
 
 
 def test_training_corpus_needs_a_label_for_every_utterance(trained: dict, tmp_path: Path) -> None:
@@ -154,12 +169,20 @@ def test_training_corpus_needs_a_label_for_every_utterance(trained: dict, tmp_pa
         TrainingCorpus.load(labels_path, features_path, "cpu", tmp_path / "cache")
 
 
+SETTINGS = EvaluateSettings(probe_splits=2, seed=0, equivalence_margin=5)
+SHARE = 2 / 8
+
+
 def _fold(fold: int, seed: int, **scores) -> dict:
     base = dict.fromkeys(("wa_val", "wa_test", "wa_delta", "ua_val", "ua_test", "ua_delta"), 1.0)
-    probes = {f"probe_{k}": 50.0 for k in PROBE_COLUMNS}
+    probes = {f"probe_{k}": 50.0 for k in PROBE_COLUMNS if not k.startswith(HELD_OUT)}
     chances = {f"probe_{k}_chance": 25.0 for k in PROBE_NAMES}
+    sizes = {f"probe_{k}_{n}": 10 for k in PROBE_NAMES for n in ("n", "classes", "dropped")}
+    controls = {f"control_{k}": 80.0 for k in PROBE_COLUMNS if not k.startswith(HELD_OUT)}
+    control_chances = {f"control_{k}_chance": 25.0 for k in PROBE_NAMES}
     return {"fold": fold, "seed": seed, "session": f"S{fold // 2}", "cross_corpus": 30.0,
-            **base, **probes, **chances, **scores}  # fmt: skip
+            "n_train": 8, **base, **probes, **chances, **sizes, **controls, **control_chances,
+            **scores}  # fmt: skip
 
 
 def test_summarize_averages_within_sessions_then_over_them() -> None:
@@ -170,23 +193,31 @@ def test_summarize_averages_within_sessions_then_over_them() -> None:
         _fold(4, 2, ua_test=30.0, probe_gender_linear=None, probe_gender_chance=None),
         _fold(5, 2, ua_test=40.0),
     ]  # fmt: skip
-    summary = summarize(folds)
+    summary = summarize(folds, SETTINGS)
     assert (summary["folds"], summary["seeds"], summary["sessions"], summary["runs"]) == (
         6, 2, 3, 4
     )  # fmt: skip
     sessions = [60.0, 42.0, 60.0]  # each session's mean over its folds and seeds
-    low, high = stats.t.interval(0.95, 2, loc=np.mean(sessions), scale=stats.sem(sessions))
+    # corrected for the shared training speakers: sd x sqrt(1/3 + 2/8), not sd / sqrt(3)
+    half = stats.t.ppf(0.975, 2) * np.std(sessions, ddof=1) * np.sqrt(1 / 3 + SHARE)
     assert summary["within"]["ua_test"] == {
-        "mean": pytest.approx(54.0), "low": pytest.approx(low), "high": pytest.approx(high),
-        "sessions": 3,
+        "mean": pytest.approx(54.0), "low": pytest.approx(54.0 - half),
+        "high": pytest.approx(54.0 + half), "sessions": 3,
     }  # fmt: skip
+    assert "corrected resampled t" in summary["intervals"]
     assert (summary["cross_corpus"]["min"], summary["cross_corpus"]["max"]) == (20.0, 45.0)
-    assert summary["probe"]["speaker_mlp"]["mean"] == 50.0
+    assert summary["probe"]["speaker_kernel"]["mean"] == 50.0
+    assert summary["probe"]["speaker_kernel"]["p_above"] == 0.0  # 25 points above, no spread
     assert summary["probe"]["gender_linear"]["sessions"] == 3  # a skipped probe is left out
-    assert summary["chance"] == {"speaker": 25.0, "gender": 25.0, "emotion": 25.0}
-    near_top = summarize([_fold(2 * s, 1, probe_gender_mlp=v) for s, v in enumerate((100, 70, 99))])
-    assert near_top["probe"]["gender_mlp"]["high"] == 100.0  # clipped: a t-interval goes past
-    one_session = summarize(folds[:2])
+    assert summary["probe"]["speaker_heldout_linear"] is None  # not run
+    assert summary["chance"] == {"speaker": 25.0, "gender": 25.0, "emotion": 25.0,
+                                 "speaker_heldout": None}  # fmt: skip
+    assert summary["size"]["speaker"] == {"n": 10.0, "classes": 10.0, "dropped": 10.0}
+    assert summary["control"]["speaker_linear"]["mean"] == 80.0
+    near = [_fold(2 * s, 1, probe_gender_kernel=v) for s, v in enumerate((100, 70, 99))]
+    near_top = summarize(near, SETTINGS)
+    assert near_top["probe"]["gender_kernel"]["high"] == 100.0  # clipped: a t-interval goes past
+    one_session = summarize(folds[:2], SETTINGS)
     assert one_session["within"]["ua_test"]["low"] is None
 
 
@@ -220,7 +251,7 @@ def _render(params: dict) -> str:
 def _render_folds(folds: dict, params: dict | None = None) -> str:
     params = params or _params("/corpora/IEMOCAP_full_release", "/corpora/CMU_MOSEI")
     return render(
-        summaries={r: summarize(f) for r, f in folds.items()},
+        summaries={r: summarize(f, SETTINGS) for r, f in folds.items()},
         folds=folds,
         comparisons=compare(folds),
         confusions={r: [{"actual": "neu", "predicted": "neu"}] for r in REGIMES},
@@ -234,24 +265,36 @@ def _params(train_root: str, cross_root: str) -> dict:
     return {
         "train_corpus": "iemocap", "cross_corpus": "mosei", "lambda": 0.3,
         "corpora": {"iemocap": {"root": train_root}, "mosei": {"root": cross_root}},
-        "evaluate": {"probe_splits": 5},
+        "evaluate": {"probe_splits": 5, "equivalence_margin": 5},
     }  # fmt: skip
 
 
 def test_report_gives_intervals_and_generated_comparisons() -> None:
     folds = {r: _regime_folds(r) for r in REGIMES}
     text = _render(_params("/corpora/IEMOCAP_full_release", "/corpora/CMU_MOSEI"))
-    ua = summarize(folds["menan"])["within"]["ua_test"]
+    ua = summarize(folds["menan"], SETTINGS)["within"]["ua_test"]
     assert f"{ua['mean']:.2f} [{ua['low']:.2f}, {ua['high']:.2f}]" in text
     assert "| MEnAN | 1.00 [1.00, 1.00] | 1.00 [1.00, 1.00] |" in text  # no spread: a point
-    # MEnAN is 10 points up in every session: the interval excludes 0, but five sessions
-    # cannot take the exact test below 2/32, and the sentence says so
-    menan_mt = compare(folds)["menan-multitask"]["ua_test"]
-    assert menan_mt["p"] == pytest.approx(2 / 32) and menan_mt["low"] > 0
+    # MEnAN is 10 points up in every session: the corrected interval excludes 0 and the
+    # family-wise (Holm) test confirms it; the distribution-free test is at its floor
+    comparisons = compare(folds)
+    menan_mt = comparisons["menan-multitask"]["ua_test"]
+    assert menan_mt["low"] > 0 and menan_mt["p"] < menan_mt["p_adjusted"] < 0.05
+    assert menan_mt["p_sign_flip"] == pytest.approx(2 / 32)
+    assert family_size(comparisons) == 20
+    ps = [m["p"] for c in comparisons.values() for m in c.values()]
+    assert menan_mt["p_adjusted"] == pytest.approx(holm(ps)[ps.index(menan_mt["p"])])
     assert (
         f"- MEnAN vs Multi-task: {menan_mt['mean']:+.1f} test UA points "
-        f"[{menan_mt['low']:+.1f}, {menan_mt['high']:+.1f}], p = 0.0625: MEnAN higher by the "
-        "interval only; the sign-flip test does not confirm it (p ≥ 0.05)." in text
+        f"[{menan_mt['low']:+.1f}, {menan_mt['high']:+.1f}]: MEnAN higher (Holm-adjusted p = "
+        f"{menan_mt['p_adjusted']:.3g} over 20 comparisons)." in text
+    )
+    # an interval that excludes 0 without the family-wise test, at five sessions
+    weak = {"mean": 2.0, "low": 0.5, "high": 3.5, "sessions": 5, "p": 0.03,
+            "p_sign_flip": 0.0625, "p_adjusted": 0.3}  # fmt: skip
+    assert reading("menan", weak, 20) == (
+        "MEnAN higher by the interval only, not confirmed (Holm-adjusted p = 0.3 over 20 "
+        "comparisons); cannot be confirmed with 5 sessions (sign-flip floor 0.0625)"
     )
     assert "- DAT vs Multi-task:" in text and "test UA points" in text
     dat_mt = compare(folds)["dat-multitask"]["ua_test"]
@@ -266,13 +309,19 @@ def test_report_gives_intervals_and_generated_comparisons() -> None:
     assert "the paper's published Table 2 (IEMOCAP)" in text
     assert "| MEnAN | 58.85 | 58.62 | -0.23 | 60.24 | 59.91 | -0.33 |" in text
     assert "| chance | 25.0 | 25.0 | 25.0 | 25.0 | 25.0 | 25.0 |" in text
+    # every probe against chance (each 25 points above it in every session), the control
+    assert "| MEnAN | 50.0 [50.0, 50.0] above chance |" in text
+    assert "| input features (control) | 80.0 [80.0, 80.0] above chance |" in text
+    assert "| Speaker | 10 | 10 | 10 |" in text  # utterances scored, classes, dropped
+    assert "(**in-sample**" in text and "Gender** (speaker-disjoint)" in text
     assert "lambda: 0.3" in text and "![t-SNE](figures/tsne.png)" in text
     # a probe that ran nowhere (too few utterances) is n/a, not an error
     for rows in folds.values():
         for row in rows:
-            row["probe_speaker_mlp"] = None
-    assert compare(folds)["menan-dat"]["probe_speaker_mlp"] is None
-    assert "| MEnAN - DAT | speaker probe (MLP) | n/a | n/a | n/a |" in _render_folds(folds)
+            row["probe_speaker_kernel"] = None
+    assert compare(folds)["menan-dat"]["probe_speaker_kernel"] is None
+    rendered = _render_folds(folds)
+    assert "| MEnAN - DAT | speaker probe (kernel) | n/a | n/a | n/a | n/a | n/a |" in rendered
 
 
 def test_report_says_which_corpus_is_the_demo() -> None:
@@ -332,3 +381,31 @@ def test_the_device_setting_reaches_the_evaluation_stage(
     write_params(tmp_path, {"device": "auto"})
     with pytest.raises((AssertionError, RuntimeError), match="CUDA"):
         stage.main(args)
+
+
+def test_a_held_out_slice_is_never_trained_on_and_probed_apart(tmp_path: Path) -> None:
+    """train.probe_holdout keeps a slice of every training speaker's utterances (and their
+    speed copies) out of training; evaluation finds the slice again and asks the speaker
+    probe about it, beside the in-sample one."""
+    torch.set_num_threads(1)
+    labels, originals, copies = toy_corpus(per_speaker=16)
+    labels["gender"] = labels["speaker"].str[-1]
+    store = FrameStore.combine(originals, copies)
+    fold = make_folds(labels)[2]
+    run = Run(fold["session"], 3, (fold,))
+    cfg = config(epochs=2, probe_holdout=0.25)
+    held = set(labels["utt_id"][probe_holdout(labels["utt_id"].to_numpy(), 0.25)])
+    trained_rows = Pack(store, labels, [run], "ec_only", cfg).runs[0].train.rows
+    assert held and not held & set(store.utt_ids[trained_rows])
+    [[out]] = train_pack(store, labels, [run], "ec_only", cfg)
+    train_dir = tmp_path / "ec_only"
+    run_files.write(run_files.run_dir(train_dir, fold["fold"], 3), fold, 3, "ec_only",
+                    cfg.model_dump(), settings(PitchRange()), out)  # fmt: skip
+    data = {"labels": labels, "originals": originals, "fold": fold}
+    corpus = TrainingCorpus.load(*write_training_corpus(tmp_path, data), "cpu", tmp_path / "c")
+    cross_files = write_cross_corpus(tmp_path, data, lambda label: [label])
+    cross = CrossCorpus.load(*cross_files, "cpu", tmp_path / "c")
+    [scores], _, _ = evaluate_regime(train_dir, corpus, cross, SETTINGS)
+    assert scores["probe_speaker_heldout_n"] > 0 and scores["probe_speaker_heldout_classes"] == 8
+    assert 0 <= scores["probe_speaker_heldout_kernel"] <= 100
+    assert scores["probe_speaker_n"] < 8 * 16  # the in-sample probe: trained-on utterances

@@ -4,7 +4,9 @@ Eight training speakers, four per gender, each with its own emotion mix (as real
 have). Three embeddings: one that carries emotion and nothing else, one that carries
 gender and nothing else, and one that encodes the speaker independently of both. The
 controlled speaker probe must sit at chance on the first two and find the third; the
-uncontrolled probe it replaces is shown to be fooled by the first two.
+uncontrolled probe it replaces is shown to be fooled by the first two. The gender probe is
+speaker-disjoint, the held-out speaker probe scores utterances its fit never saw, and
+both probe models have a unique answer.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pipeline.probe import (
     emotion_balanced,
     gender_probe,
     probe_accuracy,
+    speaker_heldout_probe,
     speaker_probe,
 )
 
@@ -80,22 +83,53 @@ def test_speaker_encoded_independently_is_found(corpus: dict, model: str) -> Non
     assert _controlled(v, corpus, model) > 0.8
 
 
-def test_gender_probe_is_balanced_against_emotion() -> None:
-    c = _corpus()
+def test_gender_probe_is_speaker_disjoint_and_balanced_against_emotion() -> None:
+    """Fitted on six training speakers, scored on two others: a within-speaker-set probe
+    could succeed by recognising the two speakers; this one must generalise."""
+    c = _corpus(per_speaker=200)
     # the two genders speak different emotion mixes: F mostly ang/hap, M mostly neu/sad
     c["emotions"] = np.where(
         c["genders"] == "F",
         c["rng"].choice(["ang", "hap", "neu", "sad"], len(c["genders"]), p=[0.4, 0.4, 0.1, 0.1]),
         c["rng"].choice(["ang", "hap", "neu", "sad"], len(c["genders"]), p=[0.1, 0.1, 0.4, 0.4]),
     )
+    unseen = np.isin(c["speakers"], ["S3F", "S3M"])
+
+    def sides(v: np.ndarray) -> tuple[tuple, tuple]:
+        return ((v[~unseen], c["genders"][~unseen], c["emotions"][~unseen]),
+                (v[unseen], c["genders"][unseen], c["emotions"][unseen]))  # fmt: skip
+
     v = _embed(c["emotions"], c["rng"])
     assert probe_accuracy(v, c["genders"], 5, 0, "linear")["accuracy"] > 0.7  # unbalanced
-    balanced = gender_probe(v, c["genders"], c["emotions"], 5, 0, "linear")
-    assert balanced["chance"] == pytest.approx(0.5) and abs(balanced["accuracy"] - 0.5) < 0.08
-    found = gender_probe(_embed(c["genders"], c["rng"]), c["genders"], c["emotions"], 5, 0, "mlp")
-    assert found["accuracy"] > 0.95
-    unknown = np.full(len(c["genders"]), "unknown")
-    assert gender_probe(v, unknown, c["emotions"], 5, 0, "linear")["accuracy"] is None
+    balanced = gender_probe(*sides(v), 0, "linear")
+    assert balanced["chance"] == pytest.approx(0.5) and abs(balanced["accuracy"] - 0.5) < 0.1
+    assert balanced["n"] < unseen.sum() and balanced["dropped"] == unseen.sum() - balanced["n"]
+    found = gender_probe(*sides(_embed(c["genders"], c["rng"])), 0, "kernel")
+    assert found["accuracy"] > 0.95 and found["classes"] == 2
+    # an embedding of speaker identity alone says nothing about a new speaker's gender
+    identity = gender_probe(*sides(_embed(c["speakers"], c["rng"])), 0, "linear")
+    assert abs(identity["accuracy"] - 0.5) < 0.2
+    unknown = np.full(unseen.sum(), "unknown")
+    (fit, (x, _, e)) = sides(v)
+    assert gender_probe(fit, (x, unknown, e), 0, "linear")["accuracy"] is None
+
+
+@pytest.mark.parametrize("model", list(PROBE_MODELS))
+def test_the_held_out_speaker_probe_scores_utterances_its_fit_never_saw(
+    corpus: dict, model: str
+) -> None:
+    held = np.arange(len(corpus["speakers"])) % 5 == 0  # a fifth of every speaker's
+    labels = (corpus["speakers"], corpus["genders"], corpus["emotions"])
+
+    def split(v: np.ndarray) -> tuple[tuple, tuple]:
+        return ((v[~held], *(x[~held] for x in labels)), (v[held], *(x[held] for x in labels)))
+
+    found = speaker_heldout_probe(*split(_embed(corpus["speakers"], corpus["rng"], 1.5)), 0, model)
+    assert found["accuracy"] > 0.8 and found["chance"] == pytest.approx(CHANCE, abs=0.05)
+    assert found["classes"] == 8 and found["n"] <= held.sum()
+    only_emotion = speaker_heldout_probe(*split(_embed(corpus["emotions"], corpus["rng"])), 0,
+                                         model)  # fmt: skip
+    assert abs(only_emotion["accuracy"] - only_emotion["chance"]) < 0.12
 
 
 def test_emotion_balanced_gives_every_group_the_same_emotion_counts(corpus: dict) -> None:
@@ -117,12 +151,25 @@ def test_probe_reads_what_is_there_and_not_what_is_not() -> None:
         noise = probe_accuracy(v, speakers, n_splits=5, seed=0, model=model)
         assert noise["accuracy"] < 0.75
         assert probe_accuracy(v, speakers, 5, 0, model) == noise  # seeded
+        # a unique optimum: whatever seed the estimators are handed, the fitted probe is
+        # the same (an MLP's decision values move by ~0.9 between two seeds here)
+        unseen = rng.standard_normal((200, 16))
+        first, second = (_fitted_with_seed(model, s, v, speakers, unseen) for s in (0, 1))
+        np.testing.assert_allclose(first, second, atol=1e-6)
+
+
+def _fitted_with_seed(
+    model: str, seed: int, x: np.ndarray, y: np.ndarray, at: np.ndarray
+) -> np.ndarray:
+    probe = PROBE_MODELS[model]()
+    probe.set_params(**{k: seed for k in probe.get_params() if k.endswith("random_state")})
+    return probe.fit(x, y).decision_function(at)
 
 
 def test_probe_drops_classes_too_small_to_hold_out() -> None:
     v = np.random.default_rng(1).standard_normal((22, 4))
     targets = np.array(["a"] * 10 + ["b"] * 10 + ["c"] * 2)
     result = probe_accuracy(v, targets, n_splits=5, seed=0, model="linear")
-    assert (result["n"], result["dropped"]) == (20, 2)
+    assert (result["n"], result["classes"], result["dropped"]) == (20, 2, 2)
     single = probe_accuracy(v[:12], targets[:12], n_splits=5, seed=0, model="linear")
     assert single["accuracy"] is None and single["chance"] is None

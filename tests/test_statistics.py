@@ -9,15 +9,24 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from pipeline.calibration import Null, coverage, family_false_positive_rate
 from pipeline.statistics import (
     Paired,
+    adjust_family,
+    corrected_interval,
+    corrected_p,
+    holm,
     paired,
     paired_differences,
     seed_plan,
     session_values,
     sign_flip_p,
     t_interval,
+    two_way_bootstrap,
+    versus_chance,
 )
+
+SHARE = 2 / 8  # IEMOCAP: 2 held-out speakers per session, 8 training speakers
 
 
 def test_t_interval_is_scipys_student_t_interval() -> None:
@@ -63,22 +72,77 @@ def test_paired_compares_sessions_not_folds() -> None:
         np.mean([a[k] - b[k] for k in keys if k[0] // 2 == s]) for s in range(5)
     ]  # fold and seed averaged within each session
     np.testing.assert_allclose(session_values(diffs, "difference"), per_session)
-    result = paired(diffs)
+    result = paired(diffs, SHARE)
     assert result.sessions == 5 and result.mean == pytest.approx(np.mean(per_session))
+    # Nadeau & Bengio: the plain t-interval's half-width times sqrt((1/5 + 2/8) / (1/5))
     low, high = stats.ttest_1samp(per_session, 0).confidence_interval(0.95)
-    assert (result.low, result.high) == (pytest.approx(low), pytest.approx(high))
-    assert result.p == pytest.approx(_enumerated_p(np.array(per_session)))
+    half = (high - low) / 2 * np.sqrt((1 / 5 + SHARE) / (1 / 5))
+    assert (result.low, result.high) == (pytest.approx(result.mean - half),
+                                         pytest.approx(result.mean + half))  # fmt: skip
+    t = np.mean(per_session) / (np.std(per_session, ddof=1) * np.sqrt(1 / 5 + SHARE))
+    assert result.p == pytest.approx(2 * stats.t.sf(abs(t), 4))
+    assert result.p_sign_flip == pytest.approx(_enumerated_p(np.array(per_session)))
     with pytest.raises(ValueError, match=r"no \(fold, seed\) runs in common"):
         paired_differences(_rows({(0, 1): 1.0}), _rows({(0, 2): 1.0}), "ua_test")
 
 
-def test_direction_from_the_interval_confirmation_from_the_test() -> None:
-    assert Paired(2.0, 0.5, 3.5, 6, p=0.03).direction == 1
-    assert Paired(2.0, 0.5, 3.5, 6, p=0.03).confirmed
+def test_direction_from_the_interval_confirmation_from_the_family() -> None:
+    assert Paired(2.0, 0.5, 3.5, 6, p=0.03, p_adjusted=0.03).direction == 1
+    assert Paired(2.0, 0.5, 3.5, 6, p=0.03, p_adjusted=0.03).confirmed
     assert Paired(-2.0, -3.5, -0.5, 6, p=0.03).direction == -1
     assert Paired(2.0, -0.5, 3.5, 6, p=0.03).direction == 0  # interval covers 0
-    assert not Paired(2.0, 0.5, 3.5, 5, p=0.0625).confirmed  # p at five sessions' floor
+    assert not Paired(2.0, 0.5, 3.5, 5, p=0.01, p_adjusted=0.2).confirmed  # not after Holm
     assert Paired(2.0, None, None, 1).direction == 0 and not Paired(2.0, None, None, 1).confirmed
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order() -> None:
+    # sorted 0.01, 0.02, 0.03, 0.04 with 4 tests: 0.04, 0.06, 0.06 (monotone), 0.06
+    assert holm([0.04, 0.01, None, 0.03, 0.02]) == pytest.approx(
+        [0.06, 0.04, None, 0.06, 0.06]
+    )  # fmt: skip
+    assert holm([0.5, 0.9]) == [1.0, 1.0]
+    family = adjust_family(
+        [Paired(1.0, 0.5, 1.5, 5, p=0.01), None, Paired(1.0, 0.5, 1.5, 5, p=0.04)]
+    )
+    assert [f and f.p_adjusted for f in family] == [pytest.approx(0.02), None, pytest.approx(0.04)]
+
+
+def test_corrected_interval_is_wider_and_plain_at_no_overlap() -> None:
+    values = np.array([61.0, 55.5, 70.25, 58.0, 66.0])
+    plain, corrected = t_interval(values), corrected_interval(values, SHARE)
+    ratio = (corrected.high - corrected.low) / (plain.high - plain.low)
+    assert ratio == pytest.approx(np.sqrt((1 / 5 + SHARE) * 5))  # 1.5 at five sessions
+    assert corrected_p([1.0, 1.0], SHARE) == 0.0 and corrected_p([1.0], SHARE) is None
+
+
+def test_versus_chance_tells_above_from_equivalent() -> None:
+    above = versus_chance([12.0, 9.0, 15.0, 11.0, 13.0], SHARE, equivalence=5.0)
+    assert above["p_above"] < 0.05 and above["p_equivalent"] > 0.5
+    near = versus_chance([0.5, -0.4, 0.2, -0.1, 0.3], SHARE, equivalence=5.0)
+    assert near["p_above"] > 0.05 and near["p_equivalent"] < 0.05
+    loose = versus_chance([6.0, -5.0, 4.0, -6.0, 1.0], SHARE, equivalence=5.0)
+    assert loose["p_above"] > 0.05 and loose["p_equivalent"] > 0.05  # inconclusive
+
+
+def test_two_way_bootstrap_widens_with_the_items() -> None:
+    rng = np.random.default_rng(0)
+    same_sessions = np.tile(rng.integers(0, 2, 81).astype(float), (5, 1))  # no session spread
+    low, high = two_way_bootstrap(same_sessions, 2000, seed=0)
+    assert low < same_sessions.mean() < high and high - low > 0.1  # the segments alone vary it
+    assert two_way_bootstrap(same_sessions, 2000, seed=0) == (low, high)  # seeded
+
+
+def test_the_reports_family_confirms_no_null_difference_more_than_5_percent() -> None:
+    """Four regimes with no true difference, five sessions of overlapping training speakers
+    and three seeds, variance parts like the demo's: the report's rule (Holm-adjusted
+    corrected t over its 20 comparisons) confirms a difference in at most 5 % of studies,
+    and the corrected interval covers the null difference at least 95 % of the time, where
+    a plain t-interval over sessions does not."""
+    null = Null()
+    assert family_false_positive_rate(null, reps=400) <= 0.05
+    assert family_false_positive_rate(Null(sessions=8), reps=200) <= 0.05
+    found = coverage(null, reps=1000, bootstraps=100)
+    assert found["corrected t (reported)"] >= 0.95 > found["plain t over sessions"]
 
 
 def _seeded_differences(between: float, seed_sd: float, sessions: int, seeds: int) -> pd.DataFrame:
@@ -100,7 +164,12 @@ def test_seed_plan_splits_seed_noise_from_session_spread() -> None:
     se_fewer = np.sqrt((noisy.between**2 + noisy.seed**2 / (noisy.seeds - 1)) / 5)
     assert factor * se <= 2.0 < factor * se_fewer
     assert noisy.p_floor == pytest.approx(2 / 32)
+    low, high = noisy.seeds_range  # the answer at both ends of the seed sd's interval
+    assert low <= noisy.seeds <= high and low < high
     spread = seed_plan(_seeded_differences(6.0, 1.0, sessions=5, seeds=3), difference=2.0)
     assert spread.between > 3.0 and spread.seeds is None  # more seeds cannot help
+    assert not spread.between_at_zero
+    flat = seed_plan(_seeded_differences(0.0, 4.0, sessions=5, seeds=3), difference=2.0)
+    assert flat.between_at_zero and flat.between == 0.0  # not estimable: a lower bound
     with pytest.raises(ValueError, match="at least 2 sessions with at least 2 seeds"):
         seed_plan(_seeded_differences(1.0, 1.0, sessions=5, seeds=1), difference=2.0)

@@ -20,7 +20,12 @@ def _entry(rev: str, lam: float, ua: float, **params) -> dict:
     """One row as `dvc exp show --json` writes it (the fields the sweep reads)."""
     metrics = {
         f"metrics/eval/{r}.json": {
-            "data": {"within": {"ua_test": _stat(ua + k)}, "probe": {"speaker_mlp": _stat(30.0)}}
+            "data": {
+                # validation prefers lambda 0.3, whose test UA is the lowest: the pick must
+                # follow validation, not test
+                "within": {"ua_test": _stat(ua + k), "ua_val": _stat(80.0 if lam == 0.3 else 70.0)},
+                "probe": {"speaker_kernel": _stat(30.0)},
+            }
         }
         for k, r in enumerate(("ec_only", "multitask", "dat", "menan"))
     }
@@ -73,10 +78,13 @@ def test_sweep_writes_a_table_and_a_png(tmp_path: Path) -> None:
     assert "| 0.3 | lam03 | 56.0 [54.0, 58.0] | 57.0 [55.0, 59.0] | 58.0 [56.0, 60.0] |" in text
     assert "EC only (reads no lambda), the reference: test UA 60.0 [58.0, 62.0]" in text
     assert "- `seeds`: differs from the baseline in train.seeds" in text
+    assert "| MEnAN | 0.3 | 80.0 [78.0, 82.0] | 58.0 [56.0, 60.0] |" in text  # nested pick
+    assert "shown for reference only" in text
+    assert sweep.chosen("dat").lam == 0.3
     sweep_figure(sweep, tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").read_bytes().startswith(b"\x89PNG")
     for point in sweep.points:  # a probe that ran nowhere (null, dropped): no point, no error
         for summary in point.metrics.values():
-            del summary["probe"]["speaker_mlp"]
+            del summary["probe"]["speaker_kernel"]
     sweep_figure(sweep, tmp_path / "without_probe.png")
     assert "n/a" in sweep_markdown(sweep)

@@ -58,7 +58,8 @@ def config(**overrides) -> TrainConfig:
     base = {
         "seeds": [3], "epochs": 4, "batch_size": 16, "lr": 3e-3, "lr_decay_power": 1.0,
         "max_seconds": 0.5, "embedding": "pooled", "selection": "best_val_ua",
-        "menan_sc_steps": 1, "pack": 5, "folds": "all", "device": "cpu", "lam": 0.5,
+        "menan_sc_steps": 1, "pack": 5, "folds": "all", "probe_holdout": 0, "device": "cpu",
+        "lam": 0.5,
     }  # fmt: skip
     return TrainConfig(**{**base, **overrides})
 
@@ -230,7 +231,7 @@ def _write_inputs(tmp: Path, per_speaker: int = 4) -> tuple[Path, list[Path], Pa
 TRAIN = {
     "seeds": [1], "epochs": 1, "batch_size": 16, "lr": 1e-3, "lr_decay_power": 1.0,
     "max_seconds": 0.3, "embedding": "pooled", "selection": "best_val_ua",
-    "menan_sc_steps": 1, "pack": 2, "folds": [0, 3],
+    "menan_sc_steps": 1, "pack": 2, "folds": [0, 3], "probe_holdout": 0,
 }  # fmt: skip
 """params.yaml ``train`` of the small stage tests."""
 

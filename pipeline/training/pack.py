@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from pipeline import EMOTIONS
-from pipeline.batches import FrameStore, Split, make_split
+from pipeline.batches import FrameStore, Split, make_split, probe_holdout
 from pipeline.device import is_cuda
 from pipeline.errors import NonFiniteError
 from pipeline.inference import DeviceFrames, Inputs, Standardizer, predict
@@ -83,7 +83,8 @@ class RunData:
         speakers = run.train_speakers
         session_key = zlib.crc32(str(run.session).encode())
         torch.manual_seed(run.seed * 2**32 + session_key)
-        train = make_split(store, labels, speakers, speakers, originals_only=False)
+        trained_on = labels[~probe_holdout(labels["utt_id"].to_numpy(), config.probe_holdout)]
+        train = make_split(store, trained_on, speakers, speakers, originals_only=False)
         selectors = [
             FoldSelector(
                 fold=f,
