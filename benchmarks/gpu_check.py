@@ -231,7 +231,7 @@ def check_toy_training(ctx: dict[str, Any]) -> dict[str, Any]:
             started = time.perf_counter()
             whole = train_pack(store, labels, runs, regime, cfg)
 
-            def stop_after_epoch_2(line: str, done: int) -> None:
+            def stop_after_epoch_2(line: str, done: int, rows: list) -> None:
                 if "epoch 3/3" in line:
                     raise _Stop
 

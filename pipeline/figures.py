@@ -24,9 +24,18 @@ SPEAKER_STYLES = (("#2ca02c", "o"), ("#9467bd", "^"))
 PNG_METADATA = {"Software": None}
 
 
-def tsne_2d(v: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
-    """2-D t-SNE of embeddings; perplexity capped so that small folds still work."""
-    perplexity = min(perplexity, max(1.0, (len(v) - 1) / 3))
+def perplexity_for(points: int, setting: float | str) -> float:
+    """The t-SNE perplexity for a panel: ``auto`` is the square root of the number of points
+    (a common rule: 30 on a panel of 35 points joins everything into one curve, 6 keeps
+    local structure), and any value is capped at a third of the points, which small folds
+    need to work at all."""
+    wanted = float(np.sqrt(points)) if setting == "auto" else float(setting)
+    return min(wanted, max(1.0, (points - 1) / 3))
+
+
+def tsne_2d(v: np.ndarray, perplexity: float | str, seed: int) -> np.ndarray:
+    """2-D t-SNE of embeddings, standardized per dimension."""
+    perplexity = perplexity_for(len(v), perplexity)
     scaled = (v - v.mean(axis=0)) / (v.std(axis=0) + 1e-8)
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
         scaled
@@ -36,7 +45,7 @@ def tsne_2d(v: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
 def tsne_figure(
     panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
     target: Path,
-    perplexity: float,
+    perplexity: float | str,
     seed: int,
     subtitle: str,
 ) -> None:
@@ -64,22 +73,39 @@ def tsne_figure(
     save_png(fig, target)
 
 
+CURVE_PANELS = (
+    ("val_ua", "Validation UA", "UA (%)"),
+    ("emotion_loss", "Emotion loss on training batches", "cross-entropy (nats)"),
+    ("speaker_acc", "Speaker classifier on training batches", "accuracy (%)"),
+    ("entropy", "MEnAN: speaker classifier entropy", "entropy (nats)"),
+)
+"""(plot-file column, panel title, axis label); see :mod:`pipeline.curves`."""
+REFERENCE_LINES = {"speaker_acc": ("speaker_chance", "chance"), "entropy": ("log_k", "log K")}
+
+
 def curves_figure(curves: Mapping[str, list[dict[str, Any]]], target: Path) -> None:
-    """Validation UA and training-batch SC accuracy per epoch, mean over folds and seeds."""
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    ua_ax, sc_ax = fig.subplots(1, 2)
-    for i, (title, rows) in enumerate(curves.items()):
-        per_epoch = pd.DataFrame(rows).groupby("epoch").mean(numeric_only=True)
-        style = {"label": title, "color": f"C{i}"}  # one color per regime in both panels
-        ua_ax.plot(per_epoch.index, 100 * per_epoch["val_ua"], **style)
-        if "sc_acc" in per_epoch:
-            sc_ax.plot(per_epoch.index, 100 * per_epoch["sc_acc"], **style)
-    ua_ax.set(title="Validation UA (mean over folds)", xlabel="epoch", ylabel="UA (%)")
-    sc_ax.set(title="SC accuracy on training batches", xlabel="epoch", ylabel="accuracy (%)")
-    for ax in (ua_ax, sc_ax):
+    """Per epoch, each regime's mean over its (fold, seed) runs with a band of one standard
+    deviation, from the plot files; chance for the speaker classifier, log K for MEnAN's
+    entropy (the value the adversary drives it towards)."""
+    fig = Figure(figsize=(11, 8), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    for ax, (column, title, label) in zip(axes, CURVE_PANELS, strict=True):
+        drawn = []
+        for i, (name, rows) in enumerate(curves.items()):
+            table = pd.DataFrame(rows)
+            if column not in table:
+                continue  # EC only has no speaker classifier; only MEnAN an entropy term
+            mean, sd = table[column], table[f"{column}_sd"]
+            ax.plot(table["epoch"], mean, color=f"C{i}", label=name)
+            ax.fill_between(table["epoch"], mean - sd, mean + sd, color=f"C{i}", alpha=0.15)
+            drawn.append(table)
+        if drawn and column in REFERENCE_LINES:  # the same folds, so the same line for all
+            reference, words = REFERENCE_LINES[column]
+            ax.plot(drawn[0]["epoch"], drawn[0][reference], "k--", linewidth=1, label=words)
+        ax.set(title=f"{title} (mean ± sd over runs)", xlabel="epoch", ylabel=label)
         ax.grid(alpha=0.3)
-        if ax.lines:  # ec_only alone has no speaker classifier to plot
-            ax.legend()
+        if ax.lines:
+            ax.legend(fontsize=8)
     save_png(fig, target)
 
 

@@ -42,7 +42,7 @@ def render(
     evaluation: Mapping[str, Any],
 ) -> str:
     """The card as Markdown. ``settings``: the params it was trained with (``train`` and,
-    where the regime reads it, ``lambda``); ``evaluation``: ``metrics/eval/<regime>.json``."""
+    where the regime reads it, ``lambda``); ``evaluation``: ``data/eval/<regime>/summary.json``."""
     demo = labels["audio_path"].astype(str).str.startswith(DEMO_ROOT).all()
     hours = float((labels["end_s"] - labels["start_s"]).sum()) / 3600
     counts = labels["label"].value_counts().reindex(list(EMOTIONS), fill_value=0)

@@ -173,7 +173,9 @@ class EvaluateSettings(Section):
 
 class ReportSettings(Section):
     tsne_fold: integer(0)
-    tsne_perplexity: positive()
+    tsne_perplexity: Annotated[
+        Literal["auto"] | Annotated[Number, Field(gt=0)], Expect("auto, or a number > 0")
+    ]
     seed: integer(0)
 
 

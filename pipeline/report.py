@@ -1,6 +1,6 @@
 """reports/report.md: the paper's section 6, rebuilt from the evaluation stages' outputs.
 
-Pure text assembly: every number comes from ``metrics/eval/<regime>.json`` and
+Pure text assembly: every number comes from ``data/eval/<regime>/summary.json`` and
 ``data/eval/<regime>/folds.json``; the paper's published numbers are kept apart in
 reference blocks, labelled as the paper's, so they can never be mistaken for ours.
 """

@@ -1,5 +1,9 @@
 """The lambda sweep: experiments read from `dvc exp show --json`, as a table and a figure.
 
+`dvc exp show` lists each experiment's params and headline metrics; the intervals the sweep
+draws come from each experiment's commit, where the report stage left every regime's whole
+evaluation summary (``reports/results/<regime>.json``, tracked by git).
+
 A sweep is a set of DVC experiments that differ from their baseline commit in ``lambda``
 alone. Every other parameter must match the baseline's (``n_jobs`` and ``device`` aside:
 they say where work runs); an experiment that differs elsewhere (other seeds, other epochs) is a
@@ -9,7 +13,7 @@ lambda, so it is the horizontal reference line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,10 @@ MEASURES = {"ua_test": "test UA (%)", "speaker_kernel": "speaker probe, kernel (
 SELECT_BY = "ua_val"
 """What lambda is chosen by, per regime: validation UA, never the test UA it reports."""
 IGNORED_PARAMS = ("lambda", "n_jobs", "device")
+RESULTS = "reports/results/{regime}.json"
+"""Where an experiment's commit holds a regime's evaluation summary."""
+Reader = Callable[[str, str], Mapping[str, Any]]
+"""(git revision, path) -> that file's JSON at that revision; raises KeyError if absent."""
 DODGE = 0.008
 """Horizontal offset between the regimes' error bars at one lambda, in lambda units."""
 
@@ -47,12 +55,12 @@ def _params(entry: Mapping[str, Any]) -> dict[str, Any]:
     return entry["data"]["params"]["params.yaml"]["data"]
 
 
-def _point(entry: Mapping[str, Any], name: str) -> Point:
-    metrics = entry["data"]["metrics"]
+def _point(entry: Mapping[str, Any], name: str, read: Reader) -> Point:
+    rev = entry["rev"]
     return Point(
         name=name,
         lam=float(_params(entry)["lambda"]),
-        metrics={r: metrics[f"metrics/eval/{r}.json"]["data"] for r in (*USES_LAMBDA, REFERENCE)},
+        metrics={r: read(rev, RESULTS.format(regime=r)) for r in (*USES_LAMBDA, REFERENCE)},
     )
 
 
@@ -87,8 +95,9 @@ class Sweep:
         return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
 
-def read_sweep(exp_show: Sequence[Mapping[str, Any]]) -> Sweep:
-    """The sweep of the committed baseline's experiments, from `dvc exp show --json`.
+def read_sweep(exp_show: Sequence[Mapping[str, Any]], read: Reader) -> Sweep:
+    """The sweep of the committed baseline's experiments, from `dvc exp show --json` and
+    each one's evaluation summaries (``read``).
 
     The baseline is the committed row (not the workspace); it is a point itself, and its
     EC-only result is the reference. Two experiments with the same lambda give the same
@@ -100,10 +109,10 @@ def read_sweep(exp_show: Sequence[Mapping[str, Any]]) -> Sweep:
     baseline = baselines[0]
     reference = _params(baseline)
     try:
-        first = _point(baseline, baseline.get("name") or baseline["rev"][:7])
+        first = _point(baseline, baseline.get("name") or baseline["rev"][:7], read)
     except KeyError as missing:
-        raise ValueError(f"the committed baseline has no {missing} metrics: run dvc repro, "
-                         "commit, then run the sweep") from None  # fmt: skip
+        raise ValueError(f"the committed baseline has no {missing.args[0]}: run dvc repro, commit, "
+                         "then run the sweep") from None  # fmt: skip
     candidates = [
         (rev, rev.get("name") or experiment.get("name") or rev["rev"][:7])
         for experiment in baseline.get("experiments") or []
@@ -120,9 +129,9 @@ def read_sweep(exp_show: Sequence[Mapping[str, Any]]) -> Sweep:
             left_out[name] = f"differs from the baseline in {', '.join(differs)}"
             continue
         try:
-            point = _point(entry, name)
+            point = _point(entry, name, read)
         except KeyError as missing:
-            left_out[name] = f"has no {missing} metrics"
+            left_out[name] = f"has no {missing.args[0]}"
             continue
         points.setdefault(point.lam, point)
     return Sweep(sorted(points.values(), key=lambda p: p.lam), first, left_out)

@@ -3,9 +3,10 @@
 Usage: python -m stages.evaluate TRAIN_DIR TRAIN_LABELS TRAIN_FEATURES CROSS_LABELS
        CROSS_FEATURES OUT_DIR METRICS CONFUSION
 
-Writes per-(fold, seed) scores and cross-corpus predictions (OUT_DIR), the regime's summary
-with 95 % intervals for `dvc metrics show` (METRICS) and the test predictions of every
-run as DVC confusion-plot rows (CONFUSION). The training corpus is read for the speaker
+Writes per-(fold, seed) scores, cross-corpus predictions and the regime's summary with 95 %
+intervals (OUT_DIR, ``summary.json`` in it), the headline means `dvc metrics` shows
+(METRICS, :mod:`pipeline.headline`) and the test predictions of every run as DVC
+confusion-plot rows (CONFUSION). The training corpus is read for the speaker
 probe, which embeds each fold's own training speakers. The models run on params.yaml's
 `device`, where both corpora's frames are copied once.
 """
@@ -19,6 +20,7 @@ from pipeline import device
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cli import log, run_stage
 from pipeline.evaluation import CrossCorpus, TrainingCorpus, evaluate_regime, summarize
+from pipeline.headline import EVAL_SUMMARY, headline
 from pipeline.params import load_params
 
 
@@ -35,12 +37,13 @@ def main(argv: list[str]) -> None:
     log.info("cross-corpus set: %d segments from %s; scoring on %s", len(cross.rows),
              cross_labels, where)  # fmt: skip
     folds, tests, crosses = evaluate_regime(train_dir, corpus, cross, params.evaluate)
+    summary = summarize(folds, params.evaluate, crosses)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         (tmp / "folds.json").write_text(json.dumps(folds, indent=2) + "\n")
         crosses.to_parquet(tmp / "cross_corpus.parquet", index=False)
-    summary = summarize(folds, params.evaluate, crosses)
-    write_json(metrics_path, summary)
+        write_json(tmp / EVAL_SUMMARY, summary)
+    write_json(metrics_path, headline(summary))
     write_json(
         confusion_path,
         [

@@ -1,6 +1,9 @@
-"""DVC stage `demo`: write the synthetic IEMOCAP and CMU-MOSEI corpora.
+"""DVC stage `demo`: write the synthetic IEMOCAP and CMU-MOSEI corpora that params.yaml uses.
 
-Usage: python stages/make_demo.py OUT_DIR
+Usage: python -m stages.make_demo OUT_DIR
+
+A demo corpus no entry of ``corpora`` points into is not written: with every corpus real,
+the stage writes only an empty ``truth.json`` and takes no time.
 """
 
 from __future__ import annotations
@@ -8,14 +11,17 @@ from __future__ import annotations
 import json
 
 from pipeline.cli import log, run_stage
-from pipeline.demo.corpora import write_demo
+from pipeline.demo.corpora import used_demos, write_demo
 from pipeline.params import load_params
 
 
 def main(argv: list[str]) -> None:
     (out,) = argv
     params = load_params()
-    truth = write_demo(out, params.demo.model_dump(), n_jobs=params.n_jobs)
+    used = used_demos(out, [entry["root"] for entry in params.corpora.values()])
+    if not used:
+        log.info("no corpus in params.yaml reads %s: no demo corpus written", out)
+    truth = write_demo(out, params.demo.model_dump(), n_jobs=params.n_jobs, corpora=tuple(used))
     log.info(
         "demo corpora written to %s: %s",
         out,

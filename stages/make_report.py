@@ -1,12 +1,12 @@
 """DVC stage `report`: reports/report.md with every table, the t-SNE figure and the curves.
 
-Usage: python -m stages.make_report TRAIN_ROOT EVAL_ROOT METRICS_ROOT PLOTS_ROOT REPORT_DIR
-       COMPARISONS
+Usage: python -m stages.make_report TRAIN_ROOT EVAL_ROOT PLOTS_ROOT REPORT_DIR
 
 Reads, per regime, ``TRAIN_ROOT/<regime>/foldNN/seedS`` (embeddings for the t-SNE),
-``EVAL_ROOT/<regime>/folds.json``, ``METRICS_ROOT/<regime>.json``,
-``PLOTS_ROOT/train/<regime>.json`` and ``PLOTS_ROOT/confusion/<regime>.json``; writes the
-paired comparisons (differences, 95 % intervals, p) to COMPARISONS for `dvc metrics`.
+``EVAL_ROOT/<regime>/{folds,summary}.json``, ``PLOTS_ROOT/train/<regime>.json`` and
+``PLOTS_ROOT/confusion/<regime>.json``. Writes, all tracked by git so that the results can
+be read in the repository: ``report.md``, ``figures/``, and ``results/``: every regime's
+whole evaluation summary and the paired comparisons (differences, 95 % intervals, p).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pipeline.atomic import atomic_path, write_json
 from pipeline.cli import log, run_stage
 from pipeline.errors import ConfigError
 from pipeline.figures import curves_figure, tsne_figure
+from pipeline.headline import EVAL_SUMMARY
 from pipeline.params import load_params
 from pipeline.regimes import REFERENCE, REGIMES, TITLES
 from pipeline.report import compare, render
@@ -35,7 +36,7 @@ def _read(path: Path) -> Any:
 
 
 def main(argv: list[str]) -> None:
-    train_root, eval_root, metrics_root, plots_root, report_dir, comparisons_path = map(Path, argv)
+    train_root, eval_root, plots_root, report_dir = map(Path, argv)
     params = load_params()
     settings = params.report
     fold = settings.tsne_fold
@@ -54,7 +55,7 @@ def main(argv: list[str]) -> None:
     tsne_figure(
         [(TITLES[r], *run_files.unseen_embeddings(d)) for r, d in fold_dirs.items()],
         report_dir / figures["tsne"],
-        perplexity=float(settings.tsne_perplexity),
+        perplexity=settings.tsne_perplexity,
         seed=settings.seed,
         subtitle=f"fold {fold}: validation {info['val']}, test {info['test']}",
     )
@@ -63,9 +64,10 @@ def main(argv: list[str]) -> None:
         report_dir / figures["curves"],
     )
     folds = {r: _read(eval_root / r / "folds.json") for r in REGIMES}
+    summaries = {r: _read(eval_root / r / EVAL_SUMMARY) for r in REGIMES}
     comparisons = compare(folds)
     text = render(
-        summaries={r: _read(metrics_root / f"{r}.json") for r in REGIMES},
+        summaries=summaries,
         folds=folds,
         comparisons=comparisons,
         confusions={r: _read(plots_root / "confusion" / f"{r}.json") for r in REGIMES},
@@ -78,7 +80,9 @@ def main(argv: list[str]) -> None:
     )
     with atomic_path(report_dir / "report.md") as tmp:
         tmp.write_text(text)
-    write_json(comparisons_path, comparisons)
+    for regime, summary in summaries.items():
+        write_json(report_dir / "results" / f"{regime}.json", summary)
+    write_json(report_dir / "results" / "comparisons.json", comparisons)
     log.info("wrote %s", report_dir / "report.md")
 
 

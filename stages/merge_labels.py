@@ -1,6 +1,9 @@
 """DVC stage `labels@<corpus>`: one corpus's annotations -> the common label table.
 
-Usage: python stages/merge_labels.py CORPUS OUT_PARQUET OUT_METRICS_JSON
+Usage: python -m stages.merge_labels CORPUS OUT_PARQUET OUT_COUNTS_JSON
+
+OUT_COUNTS_JSON (``reports/results/labels/<corpus>.json``, tracked by git) holds the class
+counts, the labels dropped and the speakers: what to check a corpus copy against.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pipeline.params import load_params
 
 
 def main(argv: list[str]) -> None:
-    corpus, out, metrics = argv
+    corpus, out, counts_path = argv
     config = load_params().corpora[corpus]
     log.info("reading corpus %s (%s) from %s", corpus, config["format"], config["root"])
     table, info = prepare_corpus(corpus, config)
@@ -22,7 +25,7 @@ def main(argv: list[str]) -> None:
     log.info("%s: %d utterances %s -> %s", corpus, len(table), counts, out)
     summary = {k: v for k, v in info.items() if k not in ("speakers", "format")}
     write_json(
-        metrics,
+        counts_path,
         {
             "utterances": len(table),
             "speakers": int(table["speaker"].nunique()),

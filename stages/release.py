@@ -1,11 +1,12 @@
 """DVC stages `release_<regime>`: one network per regime on every speaker, with its model card.
 
-Usage: python -m stages.release REGIME LABELS FEATURES SPEED_FEATURES TRAIN_DIR EVAL_METRICS
+Usage: python -m stages.release REGIME LABELS FEATURES SPEED_FEATURES TRAIN_DIR EVAL_SUMMARY
        OUT_DIR
 
 Reads the regime's cross-validation runs (TRAIN_DIR, for the epochs to train) and its
-evaluation summary (EVAL_METRICS, for the card); writes OUT_DIR (``models/<regime>``):
-``model.pt`` and ``model_card.md``. See :mod:`pipeline.release`.
+evaluation summary (EVAL_SUMMARY, ``data/eval/<regime>/summary.json``, for the card);
+writes OUT_DIR (``models/<regime>``): ``model.pt`` and ``model_card.md``.
+See :mod:`pipeline.release`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ CARD = "model_card.md"
 
 
 def main(argv: list[str]) -> None:
-    regime, labels_path, features, speed, train_dir, metrics, out_dir = argv
+    regime, labels_path, features, speed, train_dir, summary, out_dir = argv
     params = load_params()
     config = TrainConfig.for_regime(params, regime)
     device.prepare_training()
@@ -45,7 +46,7 @@ def main(argv: list[str]) -> None:
     )  # fmt: skip
     card = model_card.render(
         regime, released, settings, labels, label_table.read_metadata(labels_path)["corpus"],
-        feature_settings, json.loads(Path(metrics).read_text()),
+        feature_settings, json.loads(Path(summary).read_text()),
     )  # fmt: skip
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

@@ -4,8 +4,9 @@ Usage: python -m stages.sweep_report [REPORT_DIR]   (default: reports)
 
 Run after the sweep's experiments have finished, for example
     dvc exp run --queue -S 'lambda=0.1,0.3,0.5,0.7,0.9' && dvc queue start
-It reads every experiment of the current commit through `dvc exp show --json`, so it is
-not a stage: no stage can depend on experiments that do not exist yet.
+It reads every experiment of the current commit through `dvc exp show --json`, and each
+one's evaluation summaries from its git commit (`git show <rev>:reports/results/...`), so it
+is not a stage: no stage can depend on experiments that do not exist yet.
 """
 
 from __future__ import annotations
@@ -30,10 +31,20 @@ def exp_show() -> list[dict]:
     return json.loads(result.stdout)
 
 
+def git_read(rev: str, path: str) -> dict:
+    """A JSON file as committed at ``rev`` (an experiment's commit); KeyError if absent."""
+    result = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise KeyError(f"{path} in commit {rev[:7]}")
+    return json.loads(result.stdout)
+
+
 def main(argv: list[str]) -> None:
     report_dir = Path(argv[0]) if argv else Path("reports")
     try:
-        sweep = read_sweep(exp_show())
+        sweep = read_sweep(exp_show(), git_read)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     for name, why in sweep.left_out.items():

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline import run_files
-from pipeline.atomic import write_json
 from pipeline.cli import log, run_stage
 from pipeline.params import load_params
 from pipeline.training.config import TrainConfig
@@ -22,14 +20,8 @@ def main(argv: list[str]) -> None:
     config = TrainConfig.for_regime(params, regime)
     summaries = run_regime(
         regime, config, Path(labels), [Path(features), Path(speed)], Path(folds), Path(out_dir),
-        params.n_jobs,
+        params.n_jobs, Path(plot),
     )  # fmt: skip
-    curves = [
-        {**row, "seed": s["seed"]}
-        for s in summaries
-        for row in run_files.read_curve(run_files.run_dir(out_dir, s["fold"], s["seed"]))
-    ]
-    write_json(plot, curves)
     mean = {k: sum(s[k] for s in summaries) / len(summaries) for k in ("val_ua", "test_ua")}
     log.info("%s: mean over %d (fold, seed) runs %s", regime, len(summaries), json.dumps(mean))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import soundfile as sf
 
-from pipeline.demo.corpora import write_demo
+from pipeline.demo.corpora import used_demos, write_demo
 from tests.conftest import TINY_DEMO, tree_digest
 
 
@@ -44,3 +44,16 @@ def test_mosei_layout_is_the_sdk_computational_sequence(mosei_root: Path, truth:
         wav = mosei_root / "Audio" / "Full" / "WAV_16000" / f"{vid}.wav"
         assert sf.info(wav).samplerate == 16_000
         assert sf.info(wav).duration >= data[vid]["intervals"][-1, 1]
+
+
+def test_only_the_demo_corpora_params_yaml_reads_are_written(tmp_path: Path) -> None:
+    """With every corpus real, the demo stage writes nothing but an empty truth.json."""
+    out = tmp_path / "demo"
+    real = str(tmp_path / "IEMOCAP_full_release")
+    assert used_demos(out, [real, str(out / "CMU_MOSEI")]) == ["mosei"]
+    assert used_demos(out, [str(out / "IEMOCAP_full_release"), str(out / "CMU_MOSEI")]) == [
+        "iemocap", "mosei",
+    ]  # fmt: skip
+    assert used_demos(out, [real, str(tmp_path / "CMU_MOSEI")]) == []
+    assert write_demo(out, {"seed": 1}, corpora=()) == {}
+    assert sorted(p.name for p in out.iterdir()) == ["truth.json"]

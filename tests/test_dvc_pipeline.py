@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,9 @@ import pytest
 import yaml
 
 from pipeline import feature_store, label_table
+from pipeline.headline import HEADLINE
 from tests.conftest import REPO, TINY_DEMO
+from tests.readme import blocks
 
 BIN = Path(sys.executable).parent
 TRAIN_STAGES = ("train_ec_only", "train_multitask", "train_dat", "train_menan")
@@ -113,7 +116,7 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     mosei = label_table.read(project / "data" / "labels" / "mosei.parquet")
     assert iemocap["label"].value_counts().to_dict() == truth["iemocap"]["class_counts"]
     assert len(mosei) == truth["mosei"]["kept"]
-    metrics = json.loads((project / "metrics" / "labels" / "iemocap.json").read_text())
+    metrics = json.loads((project / "reports/results/labels/iemocap.json").read_text())
     assert metrics["classes"] == {
         k: truth["iemocap"]["class_counts"].get(k, 0) for k in metrics["classes"]
     }
@@ -130,7 +133,9 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
         assert runs == [f"fold{f:02d}/seed{s}" for f in range(4) for s in (1234, 7)]
         fold = json.loads((out / "fold01" / "seed7" / "fold.json").read_text())
         assert (fold["test"], fold["val"], fold["seed"]) == (folds[1]["test"], folds[1]["val"], 7)
-        assert (project / "plots" / "train" / f"{regime}.json").is_file()
+        # one row per epoch: the mean over the 8 (fold, seed) runs, in %
+        (curve,) = json.loads((project / "plots" / "train" / f"{regime}.json").read_text())
+        assert (curve["epoch"], curve["runs"]) == (1, 8) and 0 <= curve["val_ua"] <= 100
         # progress: one line per run and epoch (both seeds of session 1 trained as one pack)
         for seed in (1234, 7):
             assert f"{regime} Ses01/seed{seed} epoch 1/1:" in result.stderr
@@ -138,8 +143,14 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     assert "Running stage" not in dvc(project, "repro").stdout
     shown = json.loads(dvc(project, "metrics", "show", "--json").stdout)
     metrics = shown[""]["data"]
-    assert "metrics/labels/mosei.json" in metrics
-    menan = metrics["metrics/eval/menan.json"]["data"]
+    # the headline only: six means per regime, one decimal; the rest is tracked in git
+    assert sorted(metrics) == [
+        f"metrics/{r}.json" for r in ("dat", "ec_only", "menan", "multitask")
+    ]
+    headline = metrics["metrics/menan.json"]["data"]
+    assert set(headline) <= set(HEADLINE) and all(round(v, 1) == v for v in headline.values())
+    menan = json.loads((project / "reports/results/menan.json").read_text())
+    assert headline["test_ua"] == round(menan["within"]["ua_test"]["mean"], 1)
     assert (menan["folds"], menan["seeds"], menan["sessions"], menan["runs"]) == (4, 2, 2, 4)
     ua = menan["within"]["ua_test"]
     assert 0 <= ua["low"] <= ua["mean"] <= ua["high"] <= 100 and ua["sessions"] == 2
@@ -153,12 +164,11 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     }  # fmt: skip
     # every probe is in the file; the tiny corpus is too small for most (null, which
     # `dvc metrics show` leaves out)
-    written = json.loads((project / "metrics" / "eval" / "menan.json").read_text())
-    assert set(written["probe"]) == {
+    assert set(menan["probe"]) == {
         f"{p}_{m}" for p in ("speaker", "gender", "emotion", "speaker_heldout")
         for m in ("linear", "kernel")
     }  # fmt: skip
-    comparisons = metrics["metrics/report/comparisons.json"]["data"]
+    comparisons = json.loads((project / "reports/results/comparisons.json").read_text())
     assert set(comparisons) == {"menan-ec_only", "menan-multitask", "menan-dat", "dat-multitask"}
     assert set(comparisons["menan-multitask"]["ua_test"]) == {
         "mean", "low", "high", "sessions", "p", "p_sign_flip", "p_adjusted",
@@ -182,6 +192,15 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     dvc(project, "plots", "show", "-o", "rendered")
     page = (project / "rendered" / "index.html").read_text()
     assert "plots/confusion/menan.json" in page and "tsne.png" in page
+    for title in ("Validation UA (%), mean over runs", "with chance (100/K)", "log K"):
+        assert title in page
+    assert "plots/train/menan.json" not in re.findall(r'"title": "([^"]*)"', page)
+    # the report, its figures and every result can be read in git, and nothing is pending
+    readable = ["reports/report.md", "reports/results/menan.json", "reports/figures/curves.png",
+                "reports/results/labels/mosei.json", "metrics/menan.json"]  # fmt: skip
+    ignored = subprocess.run(["git", "check-ignore", *readable], cwd=project,
+                             capture_output=True, text=True).stdout  # fmt: skip
+    assert ignored == ""
     for regime in ("ec_only", "multitask", "dat", "menan"):
         card = (project / "models" / regime / "model_card.md").read_text()
         assert "**Epochs: 1**" in card and "**the synthetic demo corpus**" in card
@@ -212,25 +231,50 @@ def test_released_models_are_dvc_artifacts_and_score_audio(project: Path, tmp_pa
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "predict: 1 files, 1 windows" in done.stderr
+    for command in blocks()["Using a trained model"]:  # as the README writes them
+        words = shlex.split(command)
+        ran = subprocess.run([str(BIN / words[0]), *words[1:]], cwd=project, env=_env(project),
+                             capture_output=True, text=True)  # fmt: skip
+        assert ran.returncode == 0, f"{command}\n{ran.stderr}"
+    assert (project / "predictions.csv").is_file() and (project / "menan.onnx").is_file()
 
 
 @pytest.mark.slow
-def test_experiments_rerun_lambda_stages_and_return_from_the_run_cache(project: Path) -> None:
+def test_the_readme_demo_as_written_then_a_return_from_the_run_cache(project: Path) -> None:
+    """The README's demo commands, one by one as a newcomer types them, on results committed
+    as in a fresh clone; then back to lambda 0.5, which the run-cache serves."""
+    demo = blocks()["The demo"]
+    assert demo[:2] == [". .venv/bin/activate", "dvc repro"]
     dvc(project, "repro")
     git(project, "add", "-A")
     git(project, "commit", "-qm", "baseline results", "--allow-empty")
-    result = dvc(project, "exp", "run", "-n", "lam03", "-S", "lambda=0.3")
-    assert ran_stages(result) == LAMBDA_STAGES
-    diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
-    assert "metrics/eval/menan.json" in diff and "metrics/eval/ec_only.json" not in diff
+    done = {}
+    for command in demo[2:]:
+        words = shlex.split(command)
+        assert words[0] == "dvc", command
+        done[" ".join(words[1:3])] = dvc(project, *words[1:])
+    assert ran_stages(done["exp run"]) == LAMBDA_STAGES
+    table = done["metrics diff"].stdout  # fits one screen
+    assert 3 < len(table.splitlines()) <= 40, table
+    assert "metrics/menan.json" in table and "metrics/ec_only.json" not in table
+    assert (project / "dvc_plots" / "index.html").is_file()
 
     result = dvc(project, "exp", "run", "-n", "lam05", "-S", "lambda=0.5")
-    assert ran_stages(result) == set()  # every lambda=0.5 result comes back from the run-cache
-    for stage in LAMBDA_STAGES:
+    # every lambda=0.5 result comes back from the run-cache; the report (git-tracked, so
+    # outside the run-cache) is rewritten, byte for byte, in seconds
+    assert ran_stages(result) == {"report"}
+    for stage in LAMBDA_STAGES - {"report"}:
         assert f"Stage '{stage}' is cached - skipping run" in result.stdout
     assert "Data and pipelines are up to date" in dvc(project, "status").stdout
+    assert subprocess.run(["git", "status", "--porcelain", "reports", "metrics"], cwd=project,
+                          capture_output=True, text=True).stdout == ""  # fmt: skip
     shown = dvc(project, "exp", "show", "--csv").stdout
-    assert "lam03" in shown and "lam05" in shown
+    assert "lam05" in shown
+    rows = json.loads(dvc(project, "exp", "show", "--json").stdout)
+    metrics = [(row.get("data") or {}).get("metrics", {}) for row in rows]
+    columns = {f"{path}:{key}" for files in metrics for path, found in files.items()
+               for key in found["data"]}  # fmt: skip
+    assert 20 <= len(columns) <= 40, sorted(columns)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from scipy import stats
 
 from pipeline import EMOTIONS, feature_store, inference, run_files
 from pipeline.batches import FrameStore, probe_holdout
+from pipeline.curves import aggregate
 from pipeline.errors import CorpusError
 from pipeline.evaluation import (
     CrossCorpus,
@@ -22,8 +23,9 @@ from pipeline.evaluation import (
     within_corpus,
 )
 from pipeline.features import PitchRange, settings
-from pipeline.figures import curves_figure, tsne_figure
+from pipeline.figures import curves_figure, perplexity_for, tsne_figure
 from pipeline.folds import make_folds
+from pipeline.headline import HEADLINE
 from pipeline.inference import FoldModel
 from pipeline.params import EvaluateSettings
 from pipeline.probe import HELD_OUT, PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
@@ -355,9 +357,18 @@ def test_figures_are_png_and_byte_stable(trained: dict, tmp_path: Path) -> None:
         tsne_figure(panels, tmp_path / name, perplexity=30, seed=0, subtitle="fold 0")
     first = (tmp_path / "a.png").read_bytes()
     assert first.startswith(b"\x89PNG") and first == (tmp_path / "b.png").read_bytes()
-    curve = json.loads((trained["dir"] / "fold02" / "seed3" / "curve.json").read_text())
-    curves_figure({"EC only": curve}, tmp_path / "curves.png")
+    run = trained["dir"] / "fold02" / "seed3"
+    rows = [
+        {**row, "seed": 3, "speakers": 8} for row in json.loads((run / "curve.json").read_text())
+    ]
+    curves_figure({"EC only": aggregate(rows)}, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_tsne_perplexity_auto_follows_the_panel_size() -> None:
+    assert perplexity_for(36, "auto") == 6.0  # the demo's ~35 points per panel
+    assert perplexity_for(1100, "auto") == pytest.approx(33.2, abs=0.1)  # IEMOCAP's
+    assert perplexity_for(36, 30) == 35 / 3 and perplexity_for(1100, 30) == 30
 
 
 def test_the_device_setting_reaches_the_evaluation_stage(
@@ -377,7 +388,11 @@ def test_the_device_setting_reaches_the_evaluation_stage(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     write_params(tmp_path, {"device": "cpu"})
     stage.main(args)
-    assert json.loads((tmp_path / "metrics.json").read_text())["runs"] == 1
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["runs"] == 1
+    headline = json.loads((tmp_path / "metrics.json").read_text())  # what `dvc metrics` shows
+    assert set(headline) == set(HEADLINE) and all(
+        v is None or round(v, 1) == v for v in headline.values()
+    )
     write_params(tmp_path, {"device": "auto"})
     with pytest.raises((AssertionError, RuntimeError), match="CUDA"):
         stage.main(args)

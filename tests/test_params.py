@@ -50,7 +50,10 @@ def test_the_shipped_params_file_passes_and_is_typed() -> None:
         ({"n_jobs": 0}, r"n_jobs: expected -1 \(all cores\) or an integer >= 1, got 0"),
         ({"n_jobs": -2}, r"n_jobs: expected -1 \(all cores\) or an integer >= 1, got -2"),
         ({"evaluate": {"probe_splits": 1}}, r"evaluate.probe_splits: expected an integer >= 2"),
-        ({"report": {"tsne_perplexity": -1}}, r"report.tsne_perplexity: expected a number > 0"),
+        (
+            {"report": {"tsne_perplexity": -1}},
+            r"report.tsne_perplexity: expected auto, or a number > 0",
+        ),
         ({"demo": {"iemocap": {"utterances_per_speaker": 3}}}, r"utterances_per_speaker: .* >= 4"),
         ({"train_corpus": "iemocapp"}, r"train_corpus: 'iemocapp' names no entry of corpora"),
         ({"cross_corpus": "mosie"}, r"cross_corpus: 'mosie' names no entry of corpora"),

@@ -3,6 +3,7 @@ only, and its outputs equal those of a run that was never interrupted, bit for b
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -43,6 +44,26 @@ def _project(
              "pack": pack}  # fmt: skip
     write_params(root, {"n_jobs": n_jobs, "lambda": 0.5, "train": train})
     return root
+
+
+@pytest.mark.slow
+def test_the_plot_file_grows_epoch_by_epoch_while_the_stage_trains(tmp_path: Path) -> None:
+    """What `dvc plots show` reads during a long run: the tracked curve file, rewritten
+    after every epoch, one row per epoch (the mean of the runs that reached it)."""
+    root = _project(tmp_path / "live")
+    plot = root / "plot.json"
+    stage = _stage(root)
+    seen = []
+    for line in stage.stderr:
+        if " epoch " in line and plot.exists():  # read while the stage is still training
+            seen.append([r["epoch"] for r in json.loads(plot.read_text())])
+    assert stage.wait() == 0
+    last_epochs = [epochs[-1] for epochs in seen if epochs]
+    assert last_epochs[0] < EPOCHS and last_epochs == sorted(last_epochs)
+    assert len(set(last_epochs)) >= EPOCHS - 1, seen
+    final = json.loads(plot.read_text())
+    assert [(r["epoch"], r["runs"]) for r in final] == [(e, 3) for e in range(1, EPOCHS + 1)]
+    assert all(0 <= r["val_ua"] <= 100 and r["entropy"] <= r["log_k"] + 1e-6 for r in final)
 
 
 @pytest.mark.slow

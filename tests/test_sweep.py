@@ -16,23 +16,31 @@ def _stat(mean: float) -> dict:
     return {"mean": mean, "low": mean - 2.0, "high": mean + 2.0, "sessions": 5}
 
 
+COMMITS: dict[tuple[str, str], dict] = {}
+"""What each experiment's commit holds at reports/results/<regime>.json."""
+
+
+def read(rev: str, path: str) -> dict:
+    """As stages.sweep_report.git_read: a KeyError names what is missing."""
+    if (rev, path) not in COMMITS:
+        raise KeyError(f"{path} in commit {rev[:7]}")
+    return COMMITS[rev, path]
+
+
 def _entry(rev: str, lam: float, ua: float, **params) -> dict:
-    """One row as `dvc exp show --json` writes it (the fields the sweep reads)."""
-    metrics = {
-        f"metrics/eval/{r}.json": {
-            "data": {
-                # validation prefers lambda 0.3, whose test UA is the lowest: the pick must
-                # follow validation, not test
-                "within": {"ua_test": _stat(ua + k), "ua_val": _stat(80.0 if lam == 0.3 else 70.0)},
-                "probe": {"speaker_kernel": _stat(30.0)},
-            }
+    """One row as `dvc exp show --json` writes it (the fields the sweep reads), and its
+    commit's evaluation summaries."""
+    for k, r in enumerate(("ec_only", "multitask", "dat", "menan")):
+        COMMITS[rev, f"reports/results/{r}.json"] = {
+            # validation prefers lambda 0.3, whose test UA is the lowest: the pick must
+            # follow validation, not test
+            "within": {"ua_test": _stat(ua + k), "ua_val": _stat(80.0 if lam == 0.3 else 70.0)},
+            "probe": {"speaker_kernel": _stat(30.0)},
         }
-        for k, r in enumerate(("ec_only", "multitask", "dat", "menan"))
-    }
     data = copy.deepcopy(PARAMS) | {"lambda": lam} | params
     return {
         "rev": rev, "name": None, "error": None, "experiments": None,
-        "data": {"params": {"params.yaml": {"data": data}}, "metrics": metrics},
+        "data": {"params": {"params.yaml": {"data": data}}, "metrics": {}},
     }  # fmt: skip
 
 
@@ -54,7 +62,7 @@ def _show() -> list[dict]:
 
 
 def test_sweep_keeps_experiments_that_differ_in_lambda_alone() -> None:
-    sweep = read_sweep(_show())
+    sweep = read_sweep(_show(), read)
     assert [(p.name, p.lam) for p in sweep.points] == [
         ("lam03", 0.3), ("main", 0.5), ("lam07", 0.7),
     ]  # fmt: skip
@@ -65,15 +73,16 @@ def test_sweep_keeps_experiments_that_differ_in_lambda_alone() -> None:
     }
     assert sweep.points[0].stat("menan", "ua_test")["mean"] == 58.0
     with pytest.raises(ValueError, match="no committed baseline"):
-        read_sweep([_entry("workspace", 0.5, 60.0)])
-    bare = {**_entry("a" * 40, 0.5, 60.0), "name": "main"}
-    bare["data"]["metrics"] = {}
-    with pytest.raises(ValueError, match=r"baseline has no .metrics/eval/\w+\.json. metrics"):
-        read_sweep([bare])
+        read_sweep([_entry("workspace", 0.5, 60.0)], read)
+    bare = {**_entry("a" * 40, 0.5, 60.0), "name": "main", "rev": "0" * 40}
+    with pytest.raises(
+        ValueError, match=r"baseline has no reports/results/\w+\.json in commit 0000000: run"
+    ):
+        read_sweep([bare], read)
 
 
 def test_sweep_writes_a_table_and_a_png(tmp_path: Path) -> None:
-    sweep = read_sweep(_show())
+    sweep = read_sweep(_show(), read)
     text = sweep_markdown(sweep)
     assert "| 0.3 | lam03 | 56.0 [54.0, 58.0] | 57.0 [55.0, 59.0] | 58.0 [56.0, 60.0] |" in text
     assert "EC only (reads no lambda), the reference: test UA 60.0 [58.0, 62.0]" in text

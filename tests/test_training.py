@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -193,7 +194,7 @@ def test_interrupted_pack_resumes_from_its_last_epoch(tmp_path: Path) -> None:
     class Stop(Exception):
         pass
 
-    def stop_at_epoch_3(line: str, done: int) -> None:
+    def stop_at_epoch_3(line: str, done: int, rows: list) -> None:
         if "epoch 3/4" in line:
             raise Stop
 
@@ -201,10 +202,24 @@ def test_interrupted_pack_resumes_from_its_last_epoch(tmp_path: Path) -> None:
     with pytest.raises(Stop):
         train_pack(store, labels, runs, "menan", cfg, state, stop_at_epoch_3)
     seen: list[str] = []
-    resumed = train_pack(
-        store, labels, runs, "menan", cfg, state, lambda line, _: seen.append(line)
-    )
+    sent: list[list[dict]] = []
+
+    def record(line: str, done: int, rows: list) -> None:
+        seen.append(line)
+        sent.append(rows)
+
+    resumed = train_pack(store, labels, runs, "menan", cfg, state, record)
     assert seen[0].endswith("resuming after epoch 2")
+    # the resume re-sends the curves so far (2 runs x 2 folds x 2 epochs), then each run
+    # its own folds' row of every new epoch, with what the live curves need
+    assert len(sent[0]) == 8 and {r["epoch"] for r in sent[0]} == {1, 2}
+    assert [(len(rows), {r["epoch"] for r in rows}) for rows in sent[1:]] == [
+        (2, {3}),
+        (2, {3}),
+        (2, {4}),
+        (2, {4}),
+    ]
+    assert {r["seed"] for r in sent[1]} == {3} and {r["speakers"] for r in sent[1]} == {8}
     assert [line.split(": ")[0].split()[-1] for line in seen[1:]] == ["3/4", "3/4", "4/4", "4/4"]
     for a_run, b_run in zip(uninterrupted, resumed, strict=True):
         for a, b in zip(a_run, b_run, strict=True):
@@ -247,27 +262,30 @@ def test_stage_driver_caches_packs_and_writes_per_fold_and_seed(
     monkeypatch.setattr(driver, "CACHE_ROOT", tmp_path / "cache")
     labels_path, paths, folds_path = _write_inputs(tmp_path)
     cfg = stage_config(seeds=[1, 5])
-    out = tmp_path / "out"
-    summaries = run_regime("menan", cfg, labels_path, paths, folds_path, out, 1)
+    out, plot = tmp_path / "out", tmp_path / "plot.json"
+    summaries = run_regime("menan", cfg, labels_path, paths, folds_path, out, 1, plot)
     assert [(s["fold"], s["seed"]) for s in summaries] == [(0, 1), (0, 5), (3, 1), (3, 5)]
     assert sorted(str(p.relative_to(out)) for p in out.glob("*/*")) == [
         "fold00/seed1", "fold00/seed5", "fold03/seed1", "fold03/seed5",
     ]  # fmt: skip
     for name in ("model.pt", "predictions.parquet", "embeddings.npz", "curve.json", "fold.json"):
         assert (out / "fold03" / "seed5" / name).is_file()
+    curve = json.loads(plot.read_text())  # one row per epoch: the mean of the 4 (fold, seed)
+    assert [(r["epoch"], r["runs"], r["speaker_chance"]) for r in curve] == [(1, 4, 12.5)]
+    assert curve[0]["log_k"] == round(math.log(8), 3)
     cache = tmp_path / "cache" / "menan"
     # 4 runs (2 sessions x 2 seeds) in packs of 2; finished packs keep no training state
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 2
     assert not list(cache.glob("*.state.pt"))
     assert len(list((tmp_path / "cache").glob("frames-*.npy"))) == 1  # shared memory map
     stamps = {p: p.stat().st_mtime_ns for p in cache.rglob("model.pt")}
-    run_regime("menan", cfg, labels_path, paths, folds_path, out, 1)  # nothing to redo
+    run_regime("menan", cfg, labels_path, paths, folds_path, out, 1, plot)  # nothing to redo
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("model.pt")} == stamps
     cfg = stage_config(lam=0.3, seeds=[1, 5])  # a new setting trains anew, beside the old
-    run_regime("menan", cfg, labels_path, paths, folds_path, out, 1)
+    run_regime("menan", cfg, labels_path, paths, folds_path, out, 1, plot)
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 4
     monkeypatch.setattr(driver, "code_digest", lambda: "changed training code")
-    run_regime("menan", cfg, labels_path, paths, folds_path, out, 1)  # never stale results
+    run_regime("menan", cfg, labels_path, paths, folds_path, out, 1, plot)  # never stale results
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 6
 
 
@@ -277,7 +295,8 @@ def test_fold_indices_are_checked_against_the_folds_file(tmp_path: Path) -> None
     labels_path, paths, folds_path = _write_inputs(tmp_path)
     cfg = stage_config(folds=[12])
     with pytest.raises(ConfigError, match=r"train.folds: no folds \[12\] \(there are 10\)"):
-        run_regime("menan", cfg, labels_path, paths, folds_path, tmp_path / "out", 1)
+        run_regime("menan", cfg, labels_path, paths, folds_path, tmp_path / "out", 1,
+                   tmp_path / "plot.json")  # fmt: skip
 
 
 def test_non_finite_standardization_stops_before_training_and_names_the_run() -> None:

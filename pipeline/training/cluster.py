@@ -56,7 +56,9 @@ def event_reporter(topic: str) -> Report:
     from distributed import get_worker
 
     worker = get_worker()
-    return lambda line, done: worker.log_event(topic, {"line": line, "done": done})
+    return lambda line, done, rows: worker.log_event(
+        topic, {"line": line, "done": done, "rows": rows}
+    )
 
 
 def run_on_cluster(
@@ -80,11 +82,11 @@ def run_on_cluster(
         while not all(f.done() for f in futures):
             with contextlib.suppress(queue.Empty):
                 event = events.get(timeout=0.2)
-                report(event["line"], event["done"])
+                report(event["line"], event["done"], event["rows"])
     finally:
         client.unsubscribe_topic(topic)
     while not events.empty():
         event = events.get()
-        report(event["line"], event["done"])
+        report(event["line"], event["done"], event["rows"])
     for f in futures:
         f.result()

@@ -40,6 +40,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pipeline import (
     batches,
+    curves,
     device,
     feature_store,
     frame_cache,
@@ -50,7 +51,7 @@ from pipeline import (
     regimes,
     run_files,
 )
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, write_json
 from pipeline.errors import ConfigError
 from pipeline.frame_cache import file_digest, open_frames
 from pipeline.regimes import REGIMES
@@ -189,8 +190,8 @@ def _init_worker(events: Any) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
 
-def _queue_report(line: str, done: int) -> None:
-    _QUEUE.put((line, done))
+def _queue_report(line: str, done: int, rows: list[dict[str, Any]]) -> None:
+    _QUEUE.put((line, done, rows))
 
 
 def _worker(*args) -> None:
@@ -205,8 +206,13 @@ def run_regime(
     folds_path: Path,
     out_dir: Path,
     n_jobs: int,
+    plot: Path,
 ) -> list[dict[str, Any]]:
-    """Train (or reuse) every chosen (fold, seed) of ``regime`` and assemble ``out_dir``."""
+    """Train (or reuse) every chosen (fold, seed) of ``regime`` and assemble ``out_dir``.
+
+    ``plot`` (the tracked ``plots/train/<regime>.json``) is kept current while packs train,
+    epoch by epoch, and written from the assembled runs at the end (:mod:`pipeline.curves`).
+    """
     if regime not in REGIMES:
         raise ConfigError(f"unknown regime {regime!r}; one of {REGIMES}")
     folds = chosen_folds(json.loads(folds_path.read_text()), config.folds)
@@ -222,15 +228,17 @@ def run_regime(
         config.pack_size(len(runs)), len(todo), config.device,
     )  # fmt: skip
     address = cluster.scheduler_address()
+    finished = [t for t in targets if t.is_dir()]  # their curves show from the start
+    live = curves.LiveCurves(plot, [row for t in finished for row in curves.run_rows(t)])
     if todo:
         # connect first: an unreachable scheduler fails before minutes of preparation
         with cluster.connect(address) if address else contextlib.nullcontext() as client:
             frames_args = (feature_paths, CACHE_ROOT, [digests[str(p)] for p in feature_paths])
             open_frames(*frames_args)  # build the shared memory map once, before the workers
             if client is None:
-                _train_here(todo, frames_args, labels_path, regime, config, n_jobs)
+                _train_here(todo, frames_args, labels_path, regime, config, n_jobs, live)
             else:
-                _train_on_cluster(client, todo, frames_args, labels_path, regime, config)
+                _train_on_cluster(client, todo, frames_args, labels_path, regime, config, live)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         for runs_of_pack, target in zip(packs, targets, strict=True):
@@ -240,23 +248,28 @@ def run_regime(
                         run_files.run_dir(target, f["fold"], r.seed),
                         run_files.run_dir(tmp, f["fold"], r.seed),
                     )
+    write_json(plot, curves.aggregate(curves.run_rows(out_dir)))
     summaries = [run_files.read_summary(d) for d in run_files.finished_runs(out_dir)]
     return sorted(summaries, key=lambda s: (s["fold"], s["seed"]))
 
 
 @contextlib.contextmanager
-def _progress(todo: list[Item], regime: str, config: TrainConfig) -> Iterator[Report]:
-    """A progress bar over every (run, epoch) to train; the reporter logs and advances it."""
+def _progress(
+    todo: list[Item], regime: str, config: TrainConfig, live: curves.LiveCurves
+) -> Iterator[Report]:
+    """A progress bar over every (run, epoch) to train; the reporter logs, advances it and
+    brings the live curves up to date."""
     total = sum(len(p) for p, _ in todo) * config.epochs
     with (
         logging_redirect_tqdm(),
         tqdm(total=total, desc=f"train {regime}", unit="run-epoch", disable=None) as bar,
     ):
 
-        def report(line: str, done: int) -> None:
+        def report(line: str, done: int, rows: list[dict[str, Any]]) -> None:
             if line:
                 log.info("%s", line)
             bar.update(done)
+            live.add(rows)
 
         yield report
 
@@ -273,7 +286,7 @@ def _cluster_task(frames_args, labels_path, item, regime, config, expected, even
     _train_and_write(frames_args, labels_path, [item], regime, config, report)
 
 
-def _train_on_cluster(client, todo, frames_args, labels_path, regime, config) -> None:
+def _train_on_cluster(client, todo, frames_args, labels_path, regime, config, live) -> None:
     """Every pack as one Dask task; paths absolute, as every worker must see them."""
     features, cache, digests = frames_args
     shared = ([p.resolve() for p in features], cache.resolve(), digests)
@@ -285,14 +298,14 @@ def _train_on_cluster(client, todo, frames_args, labels_path, regime, config) ->
         )
         for runs, target in todo
     ]
-    with _progress(todo, regime, config) as report:
+    with _progress(todo, regime, config, live) as report:
         cluster.run_on_cluster(client, _cluster_task, jobs, report)
 
 
-def _train_here(todo, frames_args, labels_path, regime, config, n_jobs) -> None:
+def _train_here(todo, frames_args, labels_path, regime, config, n_jobs, live) -> None:
     """The packs on this machine, placed by :func:`placement`."""
     tasks, workers = placement(todo, config.device, n_jobs)
-    with _progress(todo, regime, config) as report:
+    with _progress(todo, regime, config, live) as report:
         if workers == 1:
             for where, items in tasks:
                 here = config.model_copy(update={"device": where})

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -18,13 +19,27 @@ from pipeline.training.pack import Pack, Run
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[str, int], None]
-"""Progress callback: (log line or "", number of finished (run, epoch) units)."""
+Report = Callable[[str, int, list[dict[str, Any]]], None]
+"""Progress callback: (log line or "", number of finished (run, epoch) units, the curve rows
+of those epochs, each with its run's seed and number of training speakers)."""
 
 
-def _log(line: str, done: int) -> None:
+def _log(line: str, done: int, rows: list[dict[str, Any]]) -> None:
     if line:
         log.info("%s", line)
+
+
+def curve_rows(pack: Pack, last: int | None = None) -> list[list[dict[str, Any]]]:
+    """Per run of the pack, its folds' curve rows (all of them, or the ``last`` epoch's),
+    as :mod:`pipeline.curves` averages them."""
+    return [
+        [
+            {**row, "seed": data.run.seed, "speakers": len(data.run.folds[0]["train"])}
+            for sel in data.selectors
+            for row in (sel.curve if last is None else sel.curve[-last:])
+        ]
+        for data in pack.runs
+    ]
 
 
 def train_pack(
@@ -46,12 +61,15 @@ def train_pack(
     saved = checkpoint.load(state_path) if state_path is not None else None
     if saved is not None:
         pack.load_state_dict(saved)
-        report(f"{regime} {pack.names}: resuming after epoch {pack.epoch}", len(runs) * pack.epoch)
+        earlier = [row for rows in curve_rows(pack) for row in rows]
+        report(f"{regime} {pack.names}: resuming after epoch {pack.epoch}",
+               len(runs) * pack.epoch, earlier)  # fmt: skip
     while pack.epoch < config.epochs:
         started = time.perf_counter()
         losses = pack.train_epoch()
         scores = pack.select(losses)
         seconds = time.perf_counter() - started
+        rows = curve_rows(pack, last=1)
         for r, run in enumerate(runs):
             values = " ".join(f"{k} {losses[k][r]:.3f}" for k in pack.keys)
             folds = " ".join(f"fold{f} {ua:.3f}" for f, ua in scores[r])
@@ -59,6 +77,7 @@ def train_pack(
                 f"{regime} {run.name} epoch {pack.epoch}/{config.epochs}: {values} | "
                 f"val UA {folds} | {seconds:.1f} s",
                 1,
+                rows[r],
             )
         if state_path is not None:
             checkpoint.save(state_path, pack.state_dict())
