@@ -21,6 +21,7 @@ from tqdm import tqdm
 from pipeline import EMOTIONS, run_files
 from pipeline.batches import probe_holdout
 from pipeline.errors import CorpusError
+from pipeline.folds import UNITS, speakers_of
 from pipeline.frame_cache import CACHE_DIR, open_frames
 from pipeline.inference import DeviceFrames, FoldModel
 from pipeline.metrics import WITHIN_KEYS, unweighted_accuracy, weighted_accuracy
@@ -120,12 +121,21 @@ class TrainingCorpus:
 
 @dataclass
 class CrossCorpus:
-    """The cross-corpus set: its frames and, per row, the classes that count as correct."""
+    """The cross-corpus set: its frames and, per row, the classes that count as correct.
+
+    A single-label corpus (every segment has one correct class: EmoDB, RAVDESS, CREMA-D, a
+    manifest, IEMOCAP) is scored by WA and UA like the training corpus; CMU-MOSEI's
+    multi-label rule gives an accuracy only.
+    """
 
     frames: DeviceFrames
     utt_ids: np.ndarray
     rows: np.ndarray
     correct: list[frozenset[str]]
+
+    @property
+    def single_label(self) -> bool:
+        return all(len(c) == 1 for c in self.correct)
 
     @classmethod
     def load(
@@ -145,7 +155,7 @@ class CrossCorpus:
         return cls(frames=frames, utt_ids=utt_ids, rows=rows, correct=correct)
 
     def score(self, model: FoldModel) -> pd.DataFrame:
-        """One fold model's predictions; a prediction is a hit when its class was rated."""
+        """One fold model's predictions; a prediction is a hit when its class is correct."""
         probs, _ = model.predict(self.frames, self.rows)
         predicted = [EMOTIONS[i] for i in probs.argmax(axis=1)]
         table = pd.DataFrame(
@@ -191,7 +201,7 @@ def controls(
     gender are plainly there, so a probe that does not find them could not find them in v.
     """
     train = np.isin(corpus.speakers, fold["train"])
-    unseen_rows = np.isin(corpus.speakers, [fold["val"], fold["test"]])
+    unseen_rows = np.isin(corpus.speakers, speakers_of(fold["val"]) + speakers_of(fold["test"]))
     unseen = (corpus.pooled[unseen_rows], corpus.speakers[unseen_rows],
               corpus.genders[unseen_rows], corpus.emotions[unseen_rows])  # fmt: skip
     embeddings = {"trained": corpus.pooled[train], "held": None}
@@ -238,23 +248,37 @@ def evaluate_fold(
     model on the device that holds the corpora's frames. ``control``: the fold's control
     probes when the caller has them already (they do not depend on the run)."""
     info = run_files.read_summary(run)
+    held_out = speakers_of(info["val"]) + speakers_of(info["test"])
+    by_seed = info.get("unit") == UNITS["split"]
     predictions = run_files.read_predictions(run)
     model = FoldModel.load(run, corpus.frames.device)
     cross_table = cross.score(model).assign(fold=info["fold"], seed=info["seed"])
     scores = {
         "fold": info["fold"],
         "seed": info["seed"],
-        "session": info["session"],
-        "val_speaker": info["val"],
-        "test_speaker": info["test"],
+        # the statistics' unit: the session (or test speaker, or group); under the split
+        # protocol every run has the same data, and only seeds repeat
+        "session": f"seed{info['seed']}" if by_seed else info["session"],
+        "val_speaker": "+".join(speakers_of(info["val"])),
+        "test_speaker": "+".join(speakers_of(info["test"])),
         "selected_epoch": info["selected_epoch"],
         **within_corpus(predictions),
         "n_train": len(info["train"]),
+        # held-out speakers per resample of the training set (none when it is never resampled)
+        "n_held_out": 0 if by_seed else len(held_out),
         "cross_corpus": PERCENT * float(cross_table["hit"].mean()),
+        **({"cross_ua": cross_ua(cross, cross_table)} if cross.single_label else {}),
         **probes(model, run, info, corpus, settings),
         **(control if control is not None else controls(info, corpus, settings)),
     }
     return scores, predictions[predictions["split"] == "test"], cross_table
+
+
+def cross_ua(cross: CrossCorpus, table: pd.DataFrame) -> float:
+    """UA (%) of one model on a single-label cross-corpus set: mean recall per class."""
+    truth = np.array([EMOTIONS.index(next(iter(c))) for c in cross.correct])
+    predicted = table["predicted"].map(EMOTIONS.index).to_numpy()
+    return PERCENT * unweighted_accuracy(truth, predicted)
 
 
 def _percent(value: float | None) -> float | None:
@@ -327,6 +351,7 @@ def summarize(
             **interval("cross_corpus"), "min": float(cross.min()), "max": float(cross.max()),
             **_over_segments(table, crosses, settings.seed),
         },
+        "cross_corpus_ua": interval("cross_ua"),
         "probe": {k: probe("probe", k) for k in PROBE_COLUMNS},
         "chance": {k: mean(f"probe_{k}_chance") for k in names},
         "size": {k: sizes("probe", k) for k in names},

@@ -21,6 +21,18 @@ from pipeline.atomic import atomic_path
 
 EMOTION_COLORS = {"ang": "#d62728", "hap": "#ff7f0e", "neu": "#7f7f7f", "sad": "#1f77b4"}
 SPEAKER_STYLES = (("#2ca02c", "o"), ("#9467bd", "^"))
+MARKERS = "o^sDvP*X"
+LEGEND_MAX = 12
+"""Above this many speakers in a panel, the speaker panel has no legend."""
+
+
+def speaker_styles(count: int) -> list[tuple[str, str]]:
+    """(color, marker) per speaker: the paper's two for a session pair, else cycled."""
+    if count <= len(SPEAKER_STYLES):
+        return list(SPEAKER_STYLES[:count])
+    return [(f"C{i % 10}", MARKERS[(i // 10) % len(MARKERS)]) for i in range(count)]
+
+
 PNG_METADATA = {"Software": None}
 
 
@@ -60,7 +72,8 @@ def tsne_figure(
         for emotion in EMOTIONS:
             chosen = emotions == emotion
             left.scatter(*xy[chosen].T, s=12, c=EMOTION_COLORS[emotion], label=emotion)
-        for speaker, (color, marker) in zip(sorted(set(speakers)), SPEAKER_STYLES, strict=False):
+        names = sorted(set(speakers))
+        for speaker, (color, marker) in zip(names, speaker_styles(len(names)), strict=True):
             chosen = speakers == speaker
             right.scatter(*xy[chosen].T, s=12, c=color, marker=marker, label=speaker)
         left.set_title(f"{title}: emotion")
@@ -68,8 +81,9 @@ def tsne_figure(
         for ax in (left, right):
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.legend(loc="best", fontsize=8, markerscale=1.5)
-    fig.suptitle(f"t-SNE of the embedding v on two unseen speakers ({subtitle})")
+            if ax is left or len(names) <= LEGEND_MAX:
+                ax.legend(loc="best", fontsize=8, markerscale=1.5)
+    fig.suptitle(f"t-SNE of the embedding v on unseen speakers ({subtitle})")
     save_png(fig, target)
 
 

@@ -1,22 +1,83 @@
-"""10-fold leave-one-speaker-out folds, as the paper: one session held out per fold pair.
+"""Speaker-disjoint folds of the training corpus, by one of four protocols.
 
-For each session (two speakers), one speaker is the test speaker and the other the
-validation speaker, then the two are switched; the speakers of all other sessions train.
-Both folds of a pair therefore train on the same speakers and differ only in which
-held-out speaker selects the checkpoint (SpeechBrain's IEMOCAP recipe does the same).
-A corpus without sessions (a manifest without a ``session`` column) pairs its speakers
-in sorted order.
+Every fold names its ``train``, ``val`` (checkpoint selection) and ``test`` speakers; its
+``session`` is the group of folds that share their training speakers, so one training run
+(per seed) serves all of them; ``protocol`` and ``unit`` say how the folds were cut and what
+the statistics may treat as independent.
+
+- ``sessions`` (the paper's, IEMOCAP's default): sessions of two speakers; one is the test
+  speaker and the other the validation speaker, then the two are switched; everyone else
+  trains. A corpus without a session column is paired in sorted speaker order (say so with
+  ``sessions`` explicitly; ``auto`` never does it). Unit: the session.
+- ``leave_one_speaker_out`` (corpora of a few dozen speakers): every speaker is the test
+  speaker once; the validation speaker is the next speaker of the same gender in sorted order
+  (the next speaker, where genders are unknown), so the model never selects its checkpoint
+  on a speaker of the other gender only. Unit: the test speaker.
+- ``speaker_kfold`` (corpora of many speakers): speakers are shuffled (``folds.seed``) and
+  dealt into ``folds.k`` groups within each gender, so every group has the corpus's gender
+  mix; group i is the test group and group i+1 the validation group. Unit: the group.
+- ``split``: the corpus's own ``split`` column (train / validation / test), one fold;
+  repeated runs differ only in their seed, so the unit is the seed, and intervals cover
+  training randomness only, never the choice of test speakers.
+
+``auto`` follows the corpus: sessions when it has sessions of two speakers, its split when
+it has one, leave-one-speaker-out up to LOSO_MAX_SPEAKERS speakers, speaker k-fold beyond.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.errors import ConfigError
 
-PROTOCOL_NEEDS = "the 10-fold protocol needs at least 2 sessions of 2 speakers"
+PROTOCOLS = ("sessions", "leave_one_speaker_out", "speaker_kfold", "split")
+UNITS = {"sessions": "session", "leave_one_speaker_out": "test speaker",
+         "speaker_kfold": "speaker group", "split": "seed"}  # fmt: skip
+"""What a protocol's results are independent over (the statistics' unit)."""
+LOSO_MAX_SPEAKERS = 30
+PROTOCOL_NEEDS = "the sessions protocol needs at least 2 sessions of 2 speakers"
+SPLITS = ("train", "validation", "test")
+
+
+def speakers_of(held_out: str | list[str]) -> list[str]:
+    """A fold's ``val`` or ``test``: one speaker (sessions, leave-one-out) or a list."""
+    return [held_out] if isinstance(held_out, str) else list(held_out)
+
+
+def choose_protocol(labels: pd.DataFrame, setting: str) -> str:
+    """The protocol ``setting`` means for this corpus (``auto``: see the module)."""
+    if setting != "auto":
+        return setting
+    sessions = labels["session"].dropna()
+    if len(sessions) == len(labels) and (labels.groupby("session")["speaker"].nunique() == 2).all():
+        return "sessions"
+    if "split" in labels and labels["split"].notna().all():
+        return "split"
+    if labels["speaker"].nunique() <= LOSO_MAX_SPEAKERS:
+        return "leave_one_speaker_out"
+    return "speaker_kfold"
+
+
+def make_folds(labels: pd.DataFrame, protocol: str = "sessions", k: int = 5,
+               seed: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+    """The folds of ``protocol`` (after :func:`choose_protocol`), numbered from 0."""
+    makers = {
+        "sessions": lambda: _sessions(labels),
+        "leave_one_speaker_out": lambda: _leave_one_out(labels),
+        "speaker_kfold": lambda: _kfold(labels, k, seed),
+        "split": lambda: _split(labels),
+    }
+    if protocol not in makers:
+        raise ConfigError(f"params.yaml folds.protocol: expected auto or one of {PROTOCOLS}, "
+                          f"got {protocol!r}")  # fmt: skip
+    folds = makers[protocol]()
+    return [
+        {"fold": i, **fold, "protocol": protocol, "unit": UNITS[protocol]}
+        for i, fold in enumerate(folds)
+    ]
 
 
 def sessions_of(labels: pd.DataFrame) -> dict[str, list[str]]:
@@ -40,8 +101,7 @@ def sessions_of(labels: pd.DataFrame) -> dict[str, list[str]]:
     return {str(s): sorted(v) for s, v in sorted(groups.items())}
 
 
-def make_folds(labels: pd.DataFrame) -> list[dict[str, Any]]:
-    """Two folds per session: (test, val) = (a, b), then (b, a); everyone else trains."""
+def _sessions(labels: pd.DataFrame) -> list[dict[str, Any]]:
     sessions = sessions_of(labels)
     if len(sessions) < 2:
         raise ConfigError(f"{PROTOCOL_NEEDS}; found {len(sessions)}: {sorted(sessions)}")
@@ -49,7 +109,65 @@ def make_folds(labels: pd.DataFrame) -> list[dict[str, Any]]:
     for session, (first, second) in sessions.items():
         train = sorted(s for other, pair in sessions.items() if other != session for s in pair)
         for test, val in ((first, second), (second, first)):
-            folds.append(
-                {"fold": len(folds), "session": session, "test": test, "val": val, "train": train}
-            )
+            folds.append({"session": session, "test": test, "val": val, "train": train})
     return folds
+
+
+def _genders(labels: pd.DataFrame) -> dict[str, str | None]:
+    """Speaker -> gender (None where the corpus does not record it)."""
+    first = labels.drop_duplicates("speaker").set_index("speaker")["gender"]
+    return {str(s): (None if pd.isna(g) else str(g)) for s, g in first.items()}
+
+
+def _leave_one_out(labels: pd.DataFrame) -> list[dict[str, Any]]:
+    genders = _genders(labels)
+    speakers = sorted(genders)
+    if len(speakers) < 3:
+        raise ConfigError(f"leave-one-speaker-out needs at least 3 speakers; found {speakers}")
+    folds = []
+    for i, test in enumerate(speakers):
+        order = speakers[i + 1 :] + speakers[:i]  # the speakers after it, cyclically
+        same = [s for s in order if genders[s] is not None and genders[s] == genders[test]]
+        val = (same or order)[0]
+        train = [s for s in speakers if s not in (test, val)]
+        folds.append({"session": test, "test": test, "val": val, "train": train})
+    return folds
+
+
+def _kfold(labels: pd.DataFrame, k: int, seed: int) -> list[dict[str, Any]]:
+    genders = _genders(labels)
+    if len(genders) < 2 * k or k < 3:
+        raise ConfigError(f"speaker k-fold with k={k} needs k >= 3 and at least 2k speakers; "
+                          f"found {len(genders)}")  # fmt: skip
+    rng = np.random.default_rng(seed)
+    groups: list[list[str]] = [[] for _ in range(k)]
+    dealt = 0
+    for gender in sorted({g or "" for g in genders.values()}):
+        members = sorted(s for s, g in genders.items() if (g or "") == gender)
+        for speaker in rng.permutation(members):
+            groups[dealt % k].append(str(speaker))  # continue the deal: groups stay even
+            dealt += 1
+    folds = []
+    for i in range(k):
+        test, val = sorted(groups[i]), sorted(groups[(i + 1) % k])
+        train = sorted(s for j, g in enumerate(groups) if j not in (i, (i + 1) % k) for s in g)
+        folds.append({"session": f"group{i}", "test": test, "val": val, "train": train})
+    return folds
+
+
+def _split(labels: pd.DataFrame) -> list[dict[str, Any]]:
+    if "split" not in labels or labels["split"].isna().any():
+        raise ConfigError("the split protocol needs a split column (train, validation, test) "
+                          "on every utterance of the training corpus")  # fmt: skip
+    speakers = {part: sorted(labels.loc[labels["split"] == part, "speaker"].unique())
+                for part in SPLITS}  # fmt: skip
+    empty = [part for part, found in speakers.items() if not found]
+    if empty:
+        raise ConfigError(f"the split protocol needs speakers in every split; none in {empty}")
+    for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
+        shared = sorted(set(speakers[a]) & set(speakers[b]))
+        if shared:
+            raise ConfigError(f"speakers in both the {a} and the {b} split (the protocol "
+                              f"is speaker-disjoint): {shared[:10]}")  # fmt: skip
+    return [{"session": "split", "test": speakers["test"], "val": speakers["validation"],
+             "train": speakers["train"]}]  # fmt: skip

@@ -18,11 +18,14 @@ HEADLINE = {
     "delta_ua": ("within", "ua_delta"),
     "delta_wa": ("within", "wa_delta"),
     "cross_corpus": ("cross_corpus",),
+    "cross_ua": ("cross_corpus_ua",),
     "speaker_probe": ("probe", "speaker_kernel"),
 }
 """Metric name: where its summary sits in the regime's evaluation summary. Δ is test minus
-validation (the paper's Table 2); the speaker probe is the kernel one, whose optimum is
-unique, so it is the same on any machine for the same embeddings."""
+validation (the paper's Table 2); ``cross_corpus`` is the cross-corpus accuracy (WA on a
+single-label set), ``cross_ua`` its UA, only on a single-label set; the speaker probe is
+the kernel one, whose optimum is unique, so it is the same on any machine for the same
+embeddings."""
 DECIMALS = 1
 EVAL_SUMMARY = "summary.json"
 """The regime's whole evaluation summary in its evaluation folder (``data/eval/<regime>/``),
@@ -30,14 +33,15 @@ which the headline is taken from; the report stage publishes it in git as
 ``reports/results/<regime>.json``."""
 
 
-def headline(summary: Mapping[str, Any]) -> dict[str, float | None]:
-    """The regime's headline means from its evaluation summary (None where not computed,
-    e.g. a probe too small to fit)."""
-    values: dict[str, float | None] = {}
+def headline(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The regime's headline means from its evaluation summary; a measure not computed (a
+    probe too small to fit, UA on a multi-label set) is left out."""
+    values: dict[str, float] = {}
     for name, path in HEADLINE.items():
         node: Any = summary
         for key in path:
             node = node.get(key) if isinstance(node, Mapping) else None
         mean = node.get("mean") if isinstance(node, Mapping) else None
-        values[name] = None if mean is None else round(float(mean), DECIMALS)
+        if mean is not None:
+            values[name] = round(float(mean), DECIMALS)
     return values

@@ -40,11 +40,19 @@ _BASE_FIELDS: list[pa.Field] = [
 METADATA_KEY = b"menan"
 
 
-def schema(with_ratings: bool) -> pa.Schema:
-    """The Arrow schema of a label table; MOSEI tables carry the six ratings too."""
+SPLITS = ("train", "validation", "test")
+"""Values of the optional ``split`` column: a corpus's own partition (MSP-Podcast, or a
+manifest's ``split`` column), read by the ``split`` fold protocol."""
+
+
+def schema(with_ratings: bool, with_split: bool = False) -> pa.Schema:
+    """The Arrow schema of a label table; MOSEI tables carry the six ratings too, and a
+    corpus with its own partition its ``split``."""
     fields = list(_BASE_FIELDS)
     if with_ratings:
         fields += [pa.field(name, pa.float32(), nullable=False) for name in MOSEI_RATINGS]
+    if with_split:
+        fields.append(pa.field("split", pa.string(), nullable=False))
     return pa.schema(fields)
 
 
@@ -60,12 +68,15 @@ def validate(table: pd.DataFrame, source: str) -> None:
         raise CorpusError(source, "segments with end_s <= start_s")
     if table.empty:
         raise CorpusError(source, "no utterance survived label merging")
+    if "split" in table and not table["split"].isin(SPLITS).all():
+        found = sorted(set(table["split"].dropna()) - set(SPLITS))
+        raise CorpusError(source, f"split values must be {SPLITS}; found {found or 'empty'}")
 
 
 def write(table: pd.DataFrame, target: str | Path, corpus: str, info: Mapping[str, Any]) -> None:
     """Write the table atomically, with the scheme (labels, corpus, reader info) as metadata."""
     with_ratings = all(name in table.columns for name in MOSEI_RATINGS)
-    arrow_schema = schema(with_ratings)
+    arrow_schema = schema(with_ratings, with_split="split" in table.columns)
     table = table.sort_values("utt_id", kind="stable").reset_index(drop=True)
     validate(table, str(target))
     arrow = pa.Table.from_pandas(

@@ -36,6 +36,7 @@ from pydantic import (
 from pipeline import EMOTIONS
 from pipeline.errors import ConfigError
 from pipeline.features import FRAMES_PER_SECOND, PitchRange
+from pipeline.folds import PROTOCOLS
 from pipeline.workers import N_JOBS_RULE
 
 PARAMS_FILE = Path("params.yaml")
@@ -162,6 +163,14 @@ class TrainSettings(Section):
         return round(self.max_seconds * FRAMES_PER_SECOND)
 
 
+class FoldSettings(Section):
+    """params.yaml ``folds``: how the training corpus is cut (see :mod:`pipeline.folds`)."""
+
+    protocol: choice("auto", *PROTOCOLS)
+    k: integer(3)
+    seed: integer(0)
+
+
 class EvaluateSettings(Section):
     """params.yaml ``evaluate``: cross-validation parts of every probe, their seed (also the
     bootstrap's), and the margin within which a probe counts as equivalent to chance."""
@@ -204,6 +213,7 @@ CORPUS_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "labels_file": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
     "wav_dir": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "test_set": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
 }
 CORPUS_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -222,6 +232,7 @@ class Params(Section):
     demo: DemoSettings
     features: FeatureSettings
     augment: AugmentSettings
+    folds: FoldSettings
     lam: Annotated[
         Number, Field(gt=0, lt=1, alias="lambda"), Expect("a number between 0 and 1, exclusive")
     ]

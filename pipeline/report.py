@@ -98,18 +98,36 @@ def table2(summaries: Mapping[str, dict[str, Any]]) -> str:
     return markdown_table(TABLE2_HEADER, rows)
 
 
+SINGLE_LABEL_RULE = (
+    "A single-label set: WA is the share of segments given their label, UA the mean recall "
+    "per class (min, max and the segment interval are of WA). "
+)
+MULTI_LABEL_RULE = (
+    "A prediction counts as correct when the predicted class was rated positive for the "
+    "segment (neutral: all six ratings zero). "
+)
+
+
+def single_label_cross(summaries: Mapping[str, dict[str, Any]]) -> bool:
+    """Whether the cross-corpus set was single-label (then it has a UA as well as a WA)."""
+    return any(s.get("cross_corpus_ua") for s in summaries.values())
+
+
 def table3(summaries: Mapping[str, dict[str, Any]]) -> str:
+    with_ua = single_label_cross(summaries)
     rows = []
     for r, s in summaries.items():
         stat = s["cross_corpus"]
         two_way = (f"[{stat['two_way_low']:.2f}, {stat['two_way_high']:.2f}]"
                    if "two_way_low" in stat else "n/a")  # fmt: skip
-        rows.append([TITLES[r], with_interval(stat), two_way, _num(stat["min"]),
+        ua = [with_interval(s.get("cross_corpus_ua"))] if with_ua else []
+        rows.append([TITLES[r], with_interval(stat), *ua, two_way, _num(stat["min"]),
                      _num(stat["max"])])  # fmt: skip
+    first = "WA [interval over sessions]" if with_ua else "mean [interval over sessions]"
+    ua_header = ["UA [interval over sessions]"] if with_ua else []
     return markdown_table(
-        ("Model", "mean [interval over sessions]", "interval over sessions and segments",
-         "min", "max"), rows,
-    )  # fmt: skip
+        ("Model", first, *ua_header, "interval over sessions and segments", "min", "max"), rows
+    )
 
 
 PROBE_TITLES = {"speaker": "Speaker", "gender": "Gender (speaker-disjoint)",
@@ -256,13 +274,14 @@ def comparison_table(comparisons: Mapping[str, Mapping[str, Mapping[str, Any]]])
 def seed_plan_text(folds: Mapping[str, list[dict[str, Any]]]) -> str:
     """How many seeds the test-UA comparisons need, from their measured variance parts."""
     tables = {r: pd.DataFrame(rows) for r, rows in folds.items()}
-    seeds = min(t["seed"].nunique() for t in tables.values())
+    # seeds within a session (under the split protocol each seed is its own unit: none)
+    seeds = min(int(t.groupby("session")["seed"].nunique().min()) for t in tables.values())
     sessions = min(t["session"].nunique() for t in tables.values())
     if seeds < 2 or sessions < 2:
         return (
-            f"Not estimable from this run ({sessions} session(s), {seeds} seed(s)): separating "
-            "one seed's noise from the session-to-session spread needs at least 2 sessions "
-            "and 2 seeds (`train.seeds`)."
+            f"Not estimable from this run ({sessions} session(s), {seeds} seed(s) each): "
+            "separating one seed's noise from the session-to-session spread needs at least 2 "
+            "sessions with 2 seeds each (`train.seeds`)."
         )
     rows = []
     for a, b in COMPARISONS:
@@ -372,6 +391,52 @@ def _speaker_scope(summaries: Mapping[str, dict[str, Any]]) -> str:
     )
 
 
+PROTOCOL_WORDS = {
+    "leave_one_speaker_out": "leave-one-speaker-out folds (validation: the next speaker of "
+    "the same gender)",
+    "speaker_kfold": "speaker-disjoint folds of gender-balanced speaker groups (validation: "
+    "the next group)",
+}
+
+
+def protocol_text(protocol: str, first: Mapping[str, Any], models: int) -> str:
+    """How the results were produced and what the intervals treat as independent."""
+    sessions, seeds, runs = first["sessions"], first["seeds"], first["runs"]
+    if protocol == "sessions":
+        return (
+            f"Protocol: **sessions** (the paper's). Every regime was trained on {first['folds']} "
+            f"folds of {sessions} sessions with {seeds} seed(s). One training run per session "
+            f"and seed serves both folds of that session, so the {models} (fold, seed) results "
+            f"come from **{runs} independent training runs**, and all seeds of a session are "
+            "scored on the same two speakers. The independent unit is the **session**: every "
+            "value below is the mean over sessions of each session's mean over its folds and "
+            "seeds. Sessions are not independent either: any two share most of their training "
+            "speakers (6 of 8 on IEMOCAP). So `[low, high]` is a 95 % **corrected** resampled "
+            f"t-interval over the {sessions} session values (Nadeau & Bengio 2003; 1.5x as wide "
+            "as a plain t-interval on IEMOCAP); it covers the variability of training runs and "
+            "of the speakers scored, not which speakers the corpus happens to have (n/a with "
+            "one session)."
+        )
+    if protocol == "split":
+        return (
+            "Protocol: **split**, the corpus's own train / validation / test partition, one "
+            f"fold trained with {seeds} seed(s): {runs} training runs on the same data. The "
+            "independent unit is the **seed** (below, a 'session' is one seed): `[low, high]` "
+            f"is a plain 95 % t-interval over the {sessions} seed values. It covers training "
+            "randomness only, never which speakers the test split holds (n/a with one seed)."
+        )
+    unit = "test speaker" if protocol == "leave_one_speaker_out" else "speaker group"
+    return (
+        f"Protocol: **{protocol}**, {first['folds']} {PROTOCOL_WORDS[protocol]}, with "
+        f"{seeds} seed(s): {runs} independent training runs. The independent unit is the "
+        f"**{unit}** (below, a 'session' is one {unit}): every value is the mean over the "
+        f"{sessions} {unit}s of each one's mean over seeds. Their folds share most of their "
+        "training speakers, so `[low, high]` is a 95 % **corrected** resampled t-interval "
+        "(Nadeau & Bengio 2003, with held-out over training speakers); it covers training runs "
+        "and the speakers scored, not which speakers the corpus happens to have."
+    )
+
+
 def render(
     summaries: Mapping[str, dict[str, Any]],
     folds: Mapping[str, list[dict[str, Any]]],
@@ -380,13 +445,15 @@ def render(
     params: Mapping[str, Any],
     figures: Mapping[str, str],
     tsne_caption: str,
+    protocol: str = "sessions",
 ) -> str:
-    """The whole report as Markdown."""
+    """The whole report as Markdown. ``protocol``: how the folds were cut
+    (:mod:`pipeline.folds`), which decides what the statistics treat as independent."""
     train, cross = params["train_corpus"], params["cross_corpus"]
     roots = {name: params["corpora"][name]["root"] for name in (train, cross)}
     paper2, paper3 = paper_tables()
     first = next(iter(summaries.values()))
-    sessions, seeds, runs = first["sessions"], first["seeds"], first["runs"]
+    sessions, runs = first["sessions"], first["runs"]
     models = len(next(iter(folds.values())))
     splits = params["evaluate"]["probe_splits"]
     margin = params["evaluate"]["equivalence_margin"]
@@ -398,16 +465,7 @@ def render(
         f"Training corpus `{train}` ({roots[train]}), cross-corpus set `{cross}` "
         f"({roots[cross]}). All accuracies in %.",
         "## How to read the numbers",
-        f"Every regime was trained on {first['folds']} folds of {sessions} sessions with "
-        f"{seeds} seed(s). One training run per session and seed serves both folds of that "
-        f"session, so the {models} (fold, seed) results come from **{runs} independent "
-        f"training runs**, and all seeds of a session are scored on the same two speakers. "
-        "Every value below is the mean over sessions of each session's mean over its folds "
-        "and seeds. Sessions are not independent either: any two share 6 of their 8 training "
-        "speakers. So `[low, high]` is a 95 % **corrected** resampled t-interval over the "
-        f"{sessions} session values (Nadeau & Bengio 2003; 1.5x as wide as a plain "
-        "t-interval here); it covers the variability of training runs and of the speakers "
-        "scored, not which ten speakers the corpus happens to have (n/a with one session).",
+        protocol_text(protocol, first, models),
         "## Paired comparisons",
         "\n".join(
             f"- {verdict(*pair.split('-'), 'ua_test', stats['ua_test'], family)}"
@@ -450,8 +508,8 @@ def render(
         "beside a control above it.",
         probe_table(summaries, margin),
         f"## Table 3: cross-corpus accuracy on `{cross}`",
-        "A prediction counts as correct when the predicted class was rated positive for the "
-        "segment (neutral: all six ratings zero). Mean over sessions with two intervals: over "
+        (SINGLE_LABEL_RULE if single_label_cross(summaries) else MULTI_LABEL_RULE)
+        + "Mean over sessions with two intervals: over "
         "sessions (training variability only: every model scores the same segments), and "
         "over sessions and segments (a two-way bootstrap: how much the score also depends on "
         "which segments the set holds). Min and max over the "

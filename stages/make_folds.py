@@ -1,4 +1,4 @@
-"""DVC stage `folds`: 10-fold leave-one-speaker-out folds of the training corpus.
+"""DVC stage `folds`: the speaker-disjoint folds of the training corpus (params.yaml `folds`).
 
 Usage: python -m stages.make_folds LABELS_PARQUET OUT_JSON
 """
@@ -8,14 +8,19 @@ from __future__ import annotations
 from pipeline import label_table
 from pipeline.atomic import write_json
 from pipeline.cli import log, run_stage
-from pipeline.folds import make_folds
+from pipeline.folds import choose_protocol, make_folds
+from pipeline.params import load_params
 
 
 def main(argv: list[str]) -> None:
     labels_path, out = argv
-    folds = make_folds(label_table.read(labels_path))
+    settings = load_params().folds
+    labels = label_table.read(labels_path)
+    protocol = choose_protocol(labels, settings.protocol)
+    folds = make_folds(labels, protocol, settings.k, settings.seed)
     write_json(out, folds)
-    log.info("%d folds written to %s", len(folds), out)
+    log.info("%s (%s): %d folds, %d speakers -> %s", protocol, settings.protocol, len(folds),
+             labels["speaker"].nunique(), out)  # fmt: skip
 
 
 if __name__ == "__main__":

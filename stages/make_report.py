@@ -20,6 +20,7 @@ from pipeline.atomic import atomic_path, write_json
 from pipeline.cli import log, run_stage
 from pipeline.errors import ConfigError
 from pipeline.figures import curves_figure, tsne_figure
+from pipeline.folds import speakers_of
 from pipeline.headline import EVAL_SUMMARY
 from pipeline.params import load_params
 from pipeline.regimes import REFERENCE, REGIMES, TITLES
@@ -50,6 +51,7 @@ def main(argv: list[str]) -> None:
             "pick one of train.folds"
         )
     info = run_files.read_summary(fold_dirs[REFERENCE])
+    unseen = {k: "+".join(speakers_of(info[k])) for k in ("val", "test")}
     figures = {"tsne": "figures/tsne.png", "curves": "figures/curves.png"}
     log.info("t-SNE of fold %d for %d regimes", fold, len(REGIMES))
     tsne_figure(
@@ -57,7 +59,7 @@ def main(argv: list[str]) -> None:
         report_dir / figures["tsne"],
         perplexity=settings.tsne_perplexity,
         seed=settings.seed,
-        subtitle=f"fold {fold}: validation {info['val']}, test {info['test']}",
+        subtitle=f"fold {fold}: validation {unseen['val']}, test {unseen['test']}",
     )
     curves_figure(
         {TITLES[r]: _read(plots_root / "train" / f"{r}.json") for r in REGIMES},
@@ -73,9 +75,10 @@ def main(argv: list[str]) -> None:
         confusions={r: _read(plots_root / "confusion" / f"{r}.json") for r in REGIMES},
         params=params.section(*REPORTED_PARAMS),
         figures=figures,
+        protocol=info.get("protocol", "sessions"),
         tsne_caption=(
-            f"t-SNE of v for fold {fold} (validation speaker {info['val']}, test speaker "
-            f"{info['test']}); left colored by emotion, right by speaker (paper Fig. 2)."
+            f"t-SNE of v for fold {fold} (validation {unseen['val']}, test {unseen['test']}); "
+            "left colored by emotion, right by speaker (paper Fig. 2)."
         ),
     )
     with atomic_path(report_dir / "report.md") as tmp:

@@ -122,3 +122,20 @@ def test_an_end_within_half_a_second_of_the_file_is_clipped(tmp_path: Path) -> N
     write_manifest(tmp_path, "path,speaker,label,start_s,end_s\nx.wav,p,sad,0.2,1.3\n")
     table, _ = manifest.prepare(tmp_path)
     assert table["end_s"].tolist() == [pytest.approx(1.0)]
+
+
+def test_a_split_column_is_read_and_checked(tmp_path: Path) -> None:
+    """A corpus's own partition, for the ``split`` fold protocol."""
+    for name in "abc":
+        write_tone(tmp_path / f"{name}.wav", 1.0)
+    write_manifest(tmp_path, "path,speaker,label,split\na.wav,s1,sad,train\n"
+                   "b.wav,s2,sad,validation\nc.wav,s3,sad,test\n")  # fmt: skip
+    table, _ = manifest.prepare(tmp_path)
+    assert table.set_index("utt_id")["split"].to_dict() == {
+        "a": "train", "b": "validation", "c": "test"
+    }  # fmt: skip
+    write_manifest(tmp_path, "path,speaker,label,split\na.wav,s1,sad,train\nb.wav,s2,sad,dev\n")
+    with pytest.raises(CorpusError, match=r"manifest.csv:3: split: expected one of"):
+        manifest.prepare(tmp_path)
+    write_manifest(tmp_path, "path,speaker,label\na.wav,s1,sad\n")
+    assert "split" not in manifest.prepare(tmp_path)[0]  # no column, no protocol of its own

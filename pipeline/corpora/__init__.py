@@ -1,7 +1,8 @@
 """One module per corpus layout, each with ``prepare(root, ...) -> (table, info)``.
 
 ``table`` follows :mod:`pipeline.label_table`; ``info`` holds the counts a user wants to
-see about what was kept and dropped (the label stage writes them as DVC metrics).
+see about what was kept and dropped (the label stage writes them to
+``reports/results/labels/<corpus>.json``).
 Which reader a corpus uses is its ``format`` in params.yaml, so a user's own corpus is
 one more entry under ``corpora:``, never a code change.
 """
@@ -14,13 +15,17 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.corpora import iemocap, manifest, mosei
+from pipeline.corpora import crema_d, emodb, iemocap, manifest, mosei, msp_podcast, ravdess
 from pipeline.errors import ConfigError
 
 READERS: dict[str, Callable[..., tuple[pd.DataFrame, dict[str, Any]]]] = {
     "iemocap": iemocap.prepare,
     "mosei": mosei.prepare,
     "manifest": manifest.prepare,
+    "emodb": emodb.prepare,
+    "ravdess": ravdess.prepare,
+    "crema_d": crema_d.prepare,
+    "msp_podcast": msp_podcast.prepare,
 }
 
 

@@ -1,4 +1,5 @@
-"""Manifest reader: a CSV of ``path, speaker, label[, session, start_s, end_s, gender, utt_id]``.
+"""Manifest reader: a CSV of ``path, speaker, label[, session, start_s, end_s, gender, utt_id,
+split]``.
 
 For corpora that are neither IEMOCAP nor MOSEI. Audio paths are relative to the CSV's
 folder (or absolute). Labels go through an explicit map to ang/hap/neu/sad; mapping a label
@@ -19,9 +20,10 @@ import pandas as pd
 from pipeline import EMOTIONS
 from pipeline.audio_check import probe_audio
 from pipeline.errors import CorpusError
+from pipeline.label_table import SPLITS
 
 REQUIRED = ("path", "speaker", "label")
-OPTIONAL = ("session", "start_s", "end_s", "gender", "utt_id")
+OPTIONAL = ("session", "start_s", "end_s", "gender", "utt_id", "split")
 END_TOLERANCE_S = 0.5
 """How far an ``end_s`` may overrun its file (rounding, a trailing frame) before it is an
 error: further means wrong units (milliseconds for seconds) or the wrong file."""
@@ -120,6 +122,7 @@ def prepare(
                     "speaker": values["speaker"],
                     "session": values.get("session") or None,
                     "gender": values.get("gender") or None,
+                    "split": values.get("split") or None,
                     "label": mapping[raw],
                     "line": line,
                 }
@@ -164,5 +167,11 @@ def prepare(
         )
     table["end_s"] = table["end_s"].clip(upper=duration)
     table["correct"] = [[label] for label in table["label"]]
+    if table["split"].isna().all():
+        table = table.drop(columns="split")
+    elif table["split"].isna().any() or not table["split"].isin(SPLITS).all():
+        bad = table[~table["split"].isin(SPLITS)].iloc[0]
+        raise CorpusError(csv_path, f"split: expected one of {SPLITS} on every row, got "
+                          f"{bad['split']!r}", int(bad["line"]))  # fmt: skip
     info = {"rows": len(rows) + sum(dropped.values()), "dropped": dict(sorted(dropped.items()))}
     return table.drop(columns=["stem", "line"]), info

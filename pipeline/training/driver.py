@@ -230,15 +230,19 @@ def run_regime(
     address = cluster.scheduler_address()
     finished = [t for t in targets if t.is_dir()]  # their curves show from the start
     live = curves.LiveCurves(plot, [row for t in finished for row in curves.run_rows(t)])
-    if todo:
-        # connect first: an unreachable scheduler fails before minutes of preparation
-        with cluster.connect(address) if address else contextlib.nullcontext() as client:
-            frames_args = (feature_paths, CACHE_ROOT, [digests[str(p)] for p in feature_paths])
-            open_frames(*frames_args)  # build the shared memory map once, before the workers
-            if client is None:
-                _train_here(todo, frames_args, labels_path, regime, config, n_jobs, live)
-            else:
-                _train_on_cluster(client, todo, frames_args, labels_path, regime, config, live)
+    try:
+        if todo:
+            # connect first: an unreachable scheduler fails before minutes of preparation
+            with cluster.connect(address) if address else contextlib.nullcontext() as client:
+                shared = (feature_paths, CACHE_ROOT, [digests[str(p)] for p in feature_paths])
+                open_frames(*shared)  # build the shared memory map once, before the workers
+                if client is None:
+                    _train_here(todo, shared, labels_path, regime, config, n_jobs, live)
+                else:
+                    _train_on_cluster(client, todo, shared, labels_path, regime, config, live)
+    except BaseException:
+        plot.unlink(missing_ok=True)  # a failed stage leaves no output, the live file neither
+        raise
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         for runs_of_pack, target in zip(packs, targets, strict=True):

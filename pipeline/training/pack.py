@@ -25,6 +25,7 @@ from pipeline import EMOTIONS
 from pipeline.batches import FrameStore, Split, make_split, probe_holdout
 from pipeline.device import is_cuda
 from pipeline.errors import NonFiniteError
+from pipeline.folds import speakers_of
 from pipeline.inference import DeviceFrames, Inputs, Standardizer, predict
 from pipeline.metrics import unweighted_accuracy, weighted_accuracy
 from pipeline.model import EmotionSpeakerNet
@@ -88,8 +89,8 @@ class RunData:
         selectors = [
             FoldSelector(
                 fold=f,
-                val=make_split(store, labels, [f["val"]], f["train"], originals_only=True),
-                test=make_split(store, labels, [f["test"]], f["train"], originals_only=True),
+                val=make_split(store, labels, speakers_of(f["val"]), f["train"], True),
+                test=make_split(store, labels, speakers_of(f["test"]), f["train"], True),
             )
             for f in run.folds
         ]
