@@ -3,7 +3,7 @@
 Prints: the time to connect a client, the round trip of an empty task (what each pack pays
 to be scheduled), the cost of one progress event (each (run, epoch) sends one), and the
 wall clock of a small training stage run here and through the cluster. With these and the
-rehearsal's per-epoch figures, the README projects the paper protocol for 1, 4 and 16
+rehearsal's per-epoch figures, docs/scaling.md projects the paper protocol for 1, 4 and 16
 workers.
 
     python benchmarks/bench_cluster.py [--workers 2]

@@ -1,6 +1,6 @@
 """Benchmark: demo generation speed and label merging at the real corpora's scale.
 
-Prints its figures; the README's Performance section quotes them. Run:
+Prints its figures; docs/performance.md quotes them. Run:
     python benchmarks/bench_labels.py
 Label merging reads every EmoEvaluation file and every kept WAV header, so its cost does not
 depend on the audio's length: the real-scale layouts here use 0.1 s WAVs with real counts

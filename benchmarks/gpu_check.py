@@ -66,7 +66,7 @@ from pipeline.training.run import train_pack
 EQUALITY_TOLERANCE = 1e-5
 PAPER = {"epochs": 300, "regimes": 4, "runs_per_regime": 15, "steps_per_epoch": 1380}
 """The paper protocol at IEMOCAP size: 5 sessions x 3 seeds per regime, 300 epochs; a session
-run trains on about 22,000 examples, 1,380 steps of 16 (README, Performance)."""
+run trains on about 22,000 examples, 1,380 steps of 16 (docs/performance.md)."""
 IEMOCAP_FRAMES = 13_000_000
 SPEAKERS = [f"Ses{s:02d}{g}" for s in range(1, 6) for g in "FM"]
 
