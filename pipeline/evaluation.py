@@ -21,7 +21,7 @@ from tqdm import tqdm
 from pipeline import EMOTIONS, run_files
 from pipeline.batches import probe_holdout
 from pipeline.errors import CorpusError
-from pipeline.folds import UNITS, speakers_of
+from pipeline.folds import UNITS, held_out, speakers_of
 from pipeline.frame_cache import CACHE_DIR, open_frames
 from pipeline.inference import DeviceFrames, FoldModel
 from pipeline.metrics import WITHIN_KEYS, unweighted_accuracy, weighted_accuracy
@@ -201,7 +201,7 @@ def controls(
     gender are plainly there, so a probe that does not find them could not find them in v.
     """
     train = np.isin(corpus.speakers, fold["train"])
-    unseen_rows = np.isin(corpus.speakers, speakers_of(fold["val"]) + speakers_of(fold["test"]))
+    unseen_rows = np.isin(corpus.speakers, held_out(fold))
     unseen = (corpus.pooled[unseen_rows], corpus.speakers[unseen_rows],
               corpus.genders[unseen_rows], corpus.emotions[unseen_rows])  # fmt: skip
     embeddings = {"trained": corpus.pooled[train], "held": None}
@@ -248,7 +248,6 @@ def evaluate_fold(
     model on the device that holds the corpora's frames. ``control``: the fold's control
     probes when the caller has them already (they do not depend on the run)."""
     info = run_files.read_summary(run)
-    held_out = speakers_of(info["val"]) + speakers_of(info["test"])
     by_seed = info.get("unit") == UNITS["split"]
     predictions = run_files.read_predictions(run)
     model = FoldModel.load(run, corpus.frames.device)
@@ -265,7 +264,7 @@ def evaluate_fold(
         **within_corpus(predictions),
         "n_train": len(info["train"]),
         # held-out speakers per resample of the training set (none when it is never resampled)
-        "n_held_out": 0 if by_seed else len(held_out),
+        "n_held_out": 0 if by_seed else len(held_out(info)),
         "cross_corpus": PERCENT * float(cross_table["hit"].mean()),
         **({"cross_ua": cross_ua(cross, cross_table)} if cross.single_label else {}),
         **probes(model, run, info, corpus, settings),

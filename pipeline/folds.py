@@ -47,6 +47,11 @@ def speakers_of(held_out: str | list[str]) -> list[str]:
     return [held_out] if isinstance(held_out, str) else list(held_out)
 
 
+def held_out(fold: dict[str, Any]) -> list[str]:
+    """The speakers a fold never trains on: its validation and test speakers."""
+    return speakers_of(fold["val"]) + speakers_of(fold["test"])
+
+
 def choose_protocol(labels: pd.DataFrame, setting: str) -> str:
     """The protocol ``setting`` means for this corpus (``auto``: see the module)."""
     if setting != "auto":

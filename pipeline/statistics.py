@@ -95,8 +95,7 @@ def held_out_share(rows: pd.DataFrame) -> float:
     """n_held_out / n_train of the resampling: per session, the speakers scored (validation
     and test) over the speakers trained on; 2 / 8 for IEMOCAP's protocol, 0 where the
     training set is never resampled (a corpus's own split, repeated over seeds)."""
-    held_out = rows["n_held_out"].max() if "n_held_out" in rows else 2
-    return float(held_out) / float(rows["n_train"].min())
+    return float(rows["n_held_out"].max()) / float(rows["n_train"].min())
 
 
 def corrected_interval(values: Sequence[float] | np.ndarray, share: float) -> Interval:

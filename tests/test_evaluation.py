@@ -183,8 +183,8 @@ def _fold(fold: int, seed: int, **scores) -> dict:
     controls = {f"control_{k}": 80.0 for k in PROBE_COLUMNS if not k.startswith(HELD_OUT)}
     control_chances = {f"control_{k}_chance": 25.0 for k in PROBE_NAMES}
     return {"fold": fold, "seed": seed, "session": f"S{fold // 2}", "cross_corpus": 30.0,
-            "n_train": 8, **base, **probes, **chances, **sizes, **controls, **control_chances,
-            **scores}  # fmt: skip
+            "n_train": 8, "n_held_out": 2, **base, **probes, **chances, **sizes, **controls,
+            **control_chances, **scores}  # fmt: skip
 
 
 def test_summarize_averages_within_sessions_then_over_them() -> None:

@@ -34,10 +34,15 @@ def label_mapping(
             f"are {sorted(defaults)}"
         )  # fmt: skip
     mapping.update(label_map or {})
+    check_targets(mapping, source)
+    return mapping
+
+
+def check_targets(mapping: Mapping[str, str | None], source: Path) -> None:
+    """Every label map target must be one of the four classes, or null (dropped)."""
     bad = {k: v for k, v in mapping.items() if v is not None and v not in EMOTIONS}
     if bad:
-        raise CorpusError(source, f"label_map targets must be one of {EMOTIONS} or null: {bad}")
-    return mapping
+        raise CorpusError(source, f"label map targets must be one of {EMOTIONS} or null: {bad}")
 
 
 def check_counts(

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.audio_check import probe_audio
+from pipeline.corpora.coded import check_counts
 from pipeline.errors import CorpusError
 
 MERGE = {"ang": "ang", "hap": "hap", "exc": "hap", "neu": "neu", "sad": "sad"}
@@ -165,14 +166,7 @@ def prepare(
         }
     )
     table["correct"] = [[label] for label in table["label"]]
-    counts = Counter(table["label"])
-    if expected_counts is not None:
-        wanted = {k: int(v) for k, v in expected_counts.items()}
-        got = {k: counts.get(k, 0) for k in wanted}
-        if got != wanted or sum(counts.values()) != sum(wanted.values()):
-            raise CorpusError(
-                root, f"expected class counts {wanted}, found {dict(sorted(counts.items()))}"
-            )
+    check_counts(Counter(table["label"]), expected_counts, root)
     info = {
         "evaluated_utterances": len(turns),
         "dropped": dict(

@@ -19,6 +19,7 @@ import pandas as pd
 
 from pipeline import EMOTIONS
 from pipeline.audio_check import probe_audio
+from pipeline.corpora.coded import check_targets
 from pipeline.errors import CorpusError
 from pipeline.label_table import SPLITS
 
@@ -50,11 +51,7 @@ def prepare(
         raise CorpusError(csv_path, "manifest CSV not found")
     mapping: dict[str, str | None] = {label: label for label in EMOTIONS}
     mapping.update(label_map or {})
-    bad_targets = {k: v for k, v in mapping.items() if v is not None and v not in EMOTIONS}
-    if bad_targets:
-        raise CorpusError(
-            csv_path, f"label map targets must be one of {EMOTIONS} or null: {bad_targets}"
-        )
+    check_targets(mapping, csv_path)
 
     rows: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
