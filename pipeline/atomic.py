@@ -22,9 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import DiskFullError
+from pipeline.errors import DiskFullError, OutputError
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
+NOT_REPLACED = "is an existing folder, and is never replaced (nothing was written)"
 
 
 def _owner_tag() -> str:
@@ -59,13 +60,20 @@ def remove_stale_partials(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
+def atomic_path(target: str | Path, *, replace_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; on success move it into place, else delete it.
 
     Works for files and directories alike. The temporary lives in the target's own folder
     so the final ``os.replace`` is a rename on one filesystem, never a copy.
+
+    An existing directory at ``target`` (or a link to one) is never replaced: an
+    :class:`OutputError` before anything is written. A stage whose output *is* that
+    directory says ``replace_dir``, and its earlier output gives way to the new one. Without
+    this rule a file written to a user's folder would delete everything in it.
     """
     target = Path(target)
+    if not replace_dir and target.is_dir():
+        raise OutputError(target, NOT_REPLACED)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(target)
     tmp = Path(
@@ -78,8 +86,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield work
         if not work.exists():
             raise RuntimeError(f"nothing was written for {target}")
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
+        if target.is_dir():
+            if not replace_dir:  # it appeared while the work was being written
+                raise OutputError(target, NOT_REPLACED)
+            if not target.is_symlink():
+                shutil.rmtree(target)
         os.replace(work, target)
     except DiskFullError:
         raise

@@ -3,10 +3,17 @@
 Stereo is averaged to mono; other sample rates are resampled with soxr's HQ filter (the
 fastest of the alias-free choices measured here). Only the requested segment is read, so
 cutting MOSEI segments from hour-long videos costs no more than the segment itself.
+
+:func:`read_native` is the one place audio is decoded; :func:`to_model_rate` the one place
+samples become what the features expect. The pipeline's stages go through both in
+:func:`load_segment`; ``menan`` reads natively first, to judge the audio (sample rate,
+clipping, cancelling channels) before it is mixed and resampled.
 """
 
 from __future__ import annotations
 
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +29,22 @@ def resample(audio: np.ndarray, rate_in: float, rate_out: float) -> np.ndarray:
     return soxr.resample(audio, rate_in, rate_out, quality="HQ").astype(np.float32, copy=False)
 
 
-def load_segment(path: str | Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray:
-    """Samples of ``[start_s, end_s)`` of ``path`` as 16 kHz mono float32 in [-1, 1]."""
+@dataclass(frozen=True)
+class Native:
+    """A segment as the file holds it: (samples, channels) float32 in [-1, 1] at ``rate``."""
+
+    samples: np.ndarray
+    rate: int
+    truncated_s: float = 0.0
+    """Seconds a WAV's header promises beyond the data the file holds (0: complete)."""
+
+
+def read_native(path: str | Path, start_s: float = 0.0, end_s: float | None = None) -> Native:
+    """Samples of ``[start_s, end_s)`` of ``path`` at the file's own rate and channels.
+
+    A decoding error anywhere in the segment (a corrupt FLAC midway, say) is a
+    :class:`CorpusError` naming the file, as are NaN or infinite samples.
+    """
     try:
         with sf.SoundFile(str(path)) as handle:
             rate = handle.samplerate
@@ -31,14 +52,57 @@ def load_segment(path: str | Path, start_s: float = 0.0, end_s: float | None = N
             stop = handle.frames if end_s is None else min(round(end_s * rate), handle.frames)
             handle.seek(start)
             audio = handle.read(max(stop - start, 0), dtype="float32", always_2d=True)
+            missing = _missing_wav_frames(path, handle)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise CorpusError(path, f"could not decode audio ({exc})") from exc
     if not np.isfinite(audio).all():
         raise CorpusError(path, f"NaN or infinite samples in [{start_s}, {end_s}) s")
+    return Native(audio, rate, missing / rate)
+
+
+def to_model_rate(native: Native) -> np.ndarray:
+    """The samples the features are computed on: mono (the channels' mean) at 16 kHz."""
+    audio = native.samples
     mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
-    if rate != SAMPLE_RATE and len(mono):
-        mono = resample(mono, rate, SAMPLE_RATE)
+    if native.rate != SAMPLE_RATE and len(mono):
+        mono = resample(mono, native.rate, SAMPLE_RATE)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def load_segment(path: str | Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray:
+    """Samples of ``[start_s, end_s)`` of ``path`` as 16 kHz mono float32 in [-1, 1]."""
+    return to_model_rate(read_native(path, start_s, end_s))
+
+
+def _missing_wav_frames(path: str | Path, handle: sf.SoundFile) -> int:
+    """Frames a WAV's ``data`` chunk declares beyond what the file holds.
+
+    libsndfile quietly shortens a truncated WAV to the bytes present, so a copy cut off
+    mid-transfer reads as a shorter recording; the declared size tells. Other formats: 0.
+    """
+    if handle.format != "WAV":
+        return 0
+    with open(path, "rb") as raw:
+        head = raw.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return 0
+        while chunk := raw.read(8):
+            if len(chunk) < 8:
+                return 0
+            kind, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if kind == b"data":
+                if size == 0xFFFFFFFF:  # streamed WAV: size unknown
+                    return 0
+                declared = size // (handle.channels * _sample_bytes(handle.subtype))
+                return max(declared - handle.frames, 0)
+            raw.seek(size + (size & 1), 1)
+    return 0
+
+
+def _sample_bytes(subtype: str) -> int:
+    sizes = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
+             "DOUBLE": 8, "ULAW": 1, "ALAW": 1}  # fmt: skip
+    return sizes.get(subtype, 2)
 
 
 def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:

@@ -8,11 +8,18 @@ import signal
 import sys
 from collections.abc import Callable
 
-from pipeline.errors import ConfigError, CorpusError, DiskFullError, ModelError, NonFiniteError
+from pipeline.errors import (
+    ConfigError,
+    CorpusError,
+    DiskFullError,
+    ModelError,
+    NonFiniteError,
+    OutputError,
+)
 
 log = logging.getLogger("pipeline")
 
-EXPECTED = (CorpusError, ConfigError, DiskFullError, ModelError, NonFiniteError)
+EXPECTED = (CorpusError, ConfigError, DiskFullError, ModelError, NonFiniteError, OutputError)
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 INTERRUPT_LINE = "interrupted (Ctrl-C); no partial output was left behind"
 

@@ -7,30 +7,26 @@
 MODEL is a released model folder (``models/<regime>``) or a training run folder; AUDIO are
 files, folders (searched for audio) or CSV manifests (a ``path`` column, optional
 ``start_s``/``end_s``). Errors are one line and exit status 1, as the stages'.
+
+Everything is checked before the first file is scored: the options, the device, the model,
+the manifests, the audio headers and the output path (:mod:`pipeline.user_output`: never
+a folder, an input, a model file or a file ``menan`` did not write). Also runs as
+``python -m pipeline.commands``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from pipeline.atomic import atomic_path
 from pipeline.cli import log, run_stage
-from pipeline.emotion_model import EmotionModel
+from pipeline.emotion_model import AudioSources, EmotionModel
+from pipeline.errors import DiskFullError
+from pipeline.user_output import check_output, unwritable, write_table
 from pipeline.workers import N_JOBS_RULE, count
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text}")
-    return value
 
 
 def _n_jobs(text: str) -> int:
@@ -52,52 +48,63 @@ def parser() -> argparse.ArgumentParser:
         sub = verbs.add_parser(verb, help=what)
         sub.add_argument("model", type=Path, help="a models/<regime> or a run folder")
         sub.add_argument("audio", nargs="+", help="audio files, folders or CSV manifests")
-        sub.add_argument("-o", "--out", type=Path, default=Path(default), help=what)
-        sub.add_argument("--window", type=_seconds, help="seconds (default: the training crop)")
-        sub.add_argument("--hop", type=_seconds, help="seconds between windows (default: window)")
+        sub.add_argument("-o", "--out", type=Path, default=Path(default),
+                         help=f"{what}; replaces only an earlier menan output")  # fmt: skip
+        sub.add_argument("--window", type=float,
+                         help="seconds, at most the model's crop (default: the crop)")  # fmt: skip
+        sub.add_argument("--hop", type=float, help="seconds between windows (default: window)")
         sub.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index>")
         sub.add_argument("--n-jobs", type=_n_jobs, default=-1, help="feature workers (-1: all)")
         sub.add_argument("--skip-bad", action="store_true",
                          help="score the good files and list the bad ones")  # fmt: skip
+        sub.add_argument("--allow-low-rate", action="store_true",
+                         help="score audio below 16 kHz too (flagged low_rate)")  # fmt: skip
     export = verbs.add_parser("export", help="the encoder and emotion head as ONNX")
     export.add_argument("model", type=Path)
     export.add_argument("--onnx", type=Path, required=True, help="the .onnx file to write")
     return top
 
 
-def write_table(table: pd.DataFrame, target: Path) -> None:
-    """CSV or Parquet by the suffix, atomically; an embedding column becomes a fixed-size
-    list (Parquet only)."""
-    if target.suffix.lower() not in (".csv", ".parquet"):
-        raise SystemExit(f"menan: {target}: expected a .csv or .parquet file name")
-    columns = {name: pa.array(table[name]) for name in table.columns if name != "v"}
-    if "v" in table:
-        if target.suffix.lower() == ".csv":
-            raise SystemExit(f"menan: {target}: embeddings are written as .parquet")
-        flat = np.stack(table["v"].to_list())
-        columns["v"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
-    with atomic_path(target) as tmp:
-        if target.suffix.lower() == ".csv":
-            table.to_csv(tmp, index=False)
-        else:
-            pq.write_table(pa.table(columns), tmp)
-
-
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     model = EmotionModel.load(args.model, args.device if args.verb != "export" else "cpu")
     if args.verb == "export":
-        worst = model.export_onnx(args.onnx)
+        check_output(args.onnx, "export", model=args.model)
+        with _writing(args.onnx):
+            worst = model.export_onnx(args.onnx)
         log.info("wrote %s (onnxruntime matches torch within %.1e)", args.onnx, worst)
         return
+    model.frames(args.window, args.hop)  # refused here, before the audio is gathered
+    sources = AudioSources.gather(args.audio)
+    check_output(args.out, args.verb, sources.inputs, model=args.model)
     options = {"window_s": args.window, "hop_s": args.hop, "n_jobs": args.n_jobs,
-               "skip_bad": args.skip_bad, "progress": sys.stderr.isatty()}  # fmt: skip
-    table = getattr(model, args.verb)(args.audio, **options)
-    write_table(table, args.out)
+               "skip_bad": args.skip_bad, "allow_low_rate": args.allow_low_rate,
+               "progress": sys.stderr.isatty()}  # fmt: skip
+    table = getattr(model, args.verb)(sources, **options)
+    with _writing(args.out):
+        write_table(table, args.out, args.verb, model.about)
     files = int((table["window"] == -1).sum())
-    log.info("%s: %d files, %d windows -> %s", args.verb, files, len(table) - files, args.out)
+    flagged = int(((table["window"] == -1) & (table["flags"] != "")).sum())
+    log.info("%s: %d files (%d flagged), %d windows -> %s", args.verb, files, flagged,
+             len(table) - files, args.out)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """An OSError while writing an output that passed its checks (the folder changed in the
+    meantime) becomes one line naming it; a full disk keeps its own message."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except OSError as exc:
+        raise unwritable(exc, target) from None
 
 
 def entry() -> None:
     """The console script ``menan``."""
     run_stage(main)
+
+
+if __name__ == "__main__":
+    entry()

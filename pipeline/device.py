@@ -27,6 +27,9 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
 
 import torch  # noqa: E402 -- after the cuBLAS setting, on purpose
 
+from pipeline.errors import ConfigError  # noqa: E402
+from pipeline.params import DEVICE_NAME, DEVICE_RULE  # noqa: E402
+
 PACK_THREADS = 1
 """Torch threads of a training pack, wherever it runs (see :func:`prepare_training`)."""
 
@@ -36,6 +39,24 @@ def resolve(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
+
+
+def check(name: str, setting: str) -> str:
+    """``name`` resolved, or a ConfigError naming ``setting``: a name outside :data:`RULE`,
+    or a GPU that torch does not see on this machine (before any work, not at the first
+    tensor moved there)."""
+    if not isinstance(name, str) or not DEVICE_NAME.fullmatch(name):
+        raise ConfigError(f"{setting}: expected {DEVICE_RULE}, got {name!r}")
+    where = resolve(name)
+    if kind(where) == "cuda":
+        count = torch.cuda.device_count()
+        index = torch.device(where).index or 0
+        if index >= count:
+            have = f"{count} GPU(s)" if count else "no GPU (or no CUDA build of torch)"
+            raise ConfigError(
+                f"{setting}: {name!r}, but torch sees {have} on this machine; use auto or cpu"
+            )
+    return where
 
 
 def kind(device: str) -> str:

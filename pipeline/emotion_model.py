@@ -1,14 +1,21 @@
 """A trained model applied to any audio: emotion probabilities and the embedding v.
 
-One code path with training and evaluation: features come from the features stage's own
-code (:func:`pipeline.extract.featurize`: the same loader, resampling, 43 channels and
-deterministic RAPT), are standardized with the model's own training statistics and scored
-by :meth:`pipeline.inference.FoldModel.predict`, as evaluation scores. A recording is cut
-into windows of ``window_s`` seconds (by default the model's training crop) every
-``hop_s`` seconds, plus one window ending at the recording's end when the hops leave a
-remainder; a recording no longer than one window is one window, cycle-repeated to the crop
-exactly as in training. Every recording also gets a row ``window = -1``: the mean of its
-windows' probabilities (or embeddings).
+One code path with training and evaluation: audio is read by the pipeline's own loader
+(:mod:`pipeline.audio_io`: mono, 16 kHz with soxr), the 43 channels by the features
+stage's code (:func:`pipeline.features.extract_many`, deterministic RAPT), standardized
+with the model's own training statistics and scored by
+:meth:`pipeline.inference.FoldModel.predict`, as evaluation scores. A recording is cut
+into windows of ``window_s`` seconds (by default the model's training crop, never longer)
+every ``hop_s`` seconds, plus one window ending at the recording's end when the hops leave
+a remainder; a recording no longer than one window is one window, cycle-repeated to the
+crop exactly as in training. Every recording also gets a row ``window = -1``: the mean of
+its windows' probabilities (or embeddings).
+
+Everything that can be checked is checked before the first file is scored: the model
+(:meth:`EmotionModel.load`), the window and hop, every manifest row (the pipeline's own
+manifest reader), every file's header, and audio the model was not trained for
+(:mod:`pipeline.audio_quality`: refused or flagged). A file that fails to decode midway is
+an error, or with ``skip_bad`` one more skipped file.
 
 A model folder is a released model (``models/<regime>/``) or any training run
 (``data/train/<regime>/foldNN/seedS/``); both hold a ``model.pt``
@@ -17,24 +24,28 @@ A model folder is a released model (``models/<regime>/``) or any training run
 
 from __future__ import annotations
 
-import csv
 import logging
+import math
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from joblib import delayed
 from tqdm import tqdm
 
 from pipeline import device as devices
 from pipeline.audio_check import describe, inspect_audio
-from pipeline.audio_io import resample
+from pipeline.audio_io import Native, to_model_rate
+from pipeline.audio_quality import Judged, assess
 from pipeline.batches import FrameStore
-from pipeline.errors import CorpusError, ModelError
-from pipeline.extract import CHUNK, featurize
+from pipeline.corpora.manifest import fit_to_file, read_rows
+from pipeline.errors import ConfigError, CorpusError, ModelError
+from pipeline.extract import CHUNK, featurize_judged
 from pipeline.feature_store import Features
 from pipeline.features import (
     FRAMES_PER_SECOND,
@@ -46,62 +57,92 @@ from pipeline.features import (
     settings,
 )
 from pipeline.inference import DeviceFrames, FoldModel
+from pipeline.params import validate_as
+from pipeline.regimes import REGIMES
 from pipeline.run_files import read_model
+from pipeline.training.config import TrainConfig
 from pipeline.workers import parallel
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff")
-"""What a folder given as input is searched for (recursively); soundfile reads them all."""
-SHORTER_THAN_A_FRAME = f"audio files are shorter than one frame ({WINDOW / SAMPLE_RATE:g} s)"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+                  ".caf", ".w64", ".au")  # fmt: skip
+"""What a folder given as input is searched for (recursively, any letter case): the formats
+soundfile reads, MP3 included. Other files there are counted and logged, never read."""
+FRAME_S = WINDOW / SAMPLE_RATE
+SHORTER_THAN_A_FRAME = f"audio files are shorter than one frame ({FRAME_S:g} s)"
+BAD_ROWS = "manifest rows cannot be scored"
+LOW_RATE = (f"audio files have a sample rate below the {SAMPLE_RATE} Hz the model was trained "
+            "on (--allow-low-rate scores them, flagged)")  # fmt: skip
+FAILED = "audio files failed to decode"
 MEAN = -1
 """``window`` of the row that averages a recording's windows."""
+MAX_CHANNELS = 16
+"""A 2-D array with at most this many rows (and more columns) is (channels, samples)."""
+PCM_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype(np.int8): 2.0**7}
+"""Integer PCM as soundfile scales it to float: divided by 2^(bits-1)."""
 
 
 @dataclass(frozen=True)
 class Segment:
-    """A stretch of one audio file to score: ``[start_s, end_s)``, to the end when None."""
+    """A stretch of one audio file to score: ``[start_s, end_s)``, to the end when None;
+    ``where`` is the manifest line that named it, if one did."""
 
     path: str
     start_s: float = 0.0
     end_s: float | None = None
+    where: str = ""
+
+    @property
+    def named(self) -> str:
+        return f"{self.where} ({self.path})" if self.where else self.path
 
 
-def segments_of(sources: Sequence[str | Path]) -> list[Segment]:
-    """Files as they are, folders searched for audio, CSV manifests read row by row.
+@dataclass
+class AudioSources:
+    """What the user asked to score, gathered before any work: the segments, every file read
+    to find them (inputs of the run, never to be written), and manifest rows that cannot be
+    scored, by reason."""
 
-    A manifest is a CSV with a ``path`` column (relative to the CSV's folder, or absolute)
-    and optional ``start_s``/``end_s`` columns, as the pipeline's own manifest reader takes;
-    other columns (speaker, label) are ignored.
-    """
-    found: list[Segment] = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            found += [Segment(str(p)) for p in sorted(source.rglob("*"))
-                      if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()]  # fmt: skip
-        elif source.suffix.lower() == ".csv":
-            found += _manifest_segments(source)
-        else:
-            found.append(Segment(str(source)))
-    return found
+    segments: list[Segment] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    problems: dict[str, list[str]] = field(default_factory=dict)
 
+    @classmethod
+    def gather(cls, sources: Sequence[str | Path]) -> AudioSources:
+        """Files as they are, folders searched for audio, CSV manifests read row by row.
 
-def _manifest_segments(csv_path: Path) -> list[Segment]:
-    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if "path" not in (reader.fieldnames or []):
-            raise CorpusError(csv_path, f"no 'path' column (columns: {reader.fieldnames})", 1)
-        segments = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                start = float(row.get("start_s") or 0.0)
-                end = float(row["end_s"]) if row.get("end_s") else None
-            except ValueError:
-                raise CorpusError(csv_path, "start_s/end_s: expected seconds", line) from None
-            path = Path(row["path"])
-            segments.append(Segment(str(path if path.is_absolute() else csv_path.parent / path),
-                                    start, end))  # fmt: skip
-    return segments
+        A manifest is the pipeline's own manifest format (:func:`pipeline.corpora.manifest.
+        read_rows`): a ``path`` column (relative to the CSV's folder, or absolute) and
+        optional ``start_s``/``end_s``; other columns (speaker, label) are ignored. A source
+        that does not exist is an error at once.
+        """
+        found = cls()
+        for source in map(Path, sources):
+            if not source.exists():
+                raise CorpusError(source, "no such file or folder")
+            if source.is_dir():
+                files = sorted(p for p in source.rglob("*") if p.is_file())
+                audio = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
+                others = Counter(p.suffix.lower() or "(none)" for p in files
+                                 if p.suffix.lower() not in AUDIO_SUFFIXES)  # fmt: skip
+                if others:
+                    kinds = ", ".join(f"{n} {s}" for s, n in sorted(others.items()))
+                    log.info("%s: %d files that are not audio left out (%s)", source,
+                             sum(others.values()), kinds)  # fmt: skip
+                found.segments += [Segment(str(p)) for p in audio]
+            elif source.suffix.lower() == ".csv":
+                problems: list[CorpusError] = []
+                for row in read_rows(source, ("path",), problems):
+                    found.segments.append(Segment(str(row.audio), row.start_s or 0.0, row.end_s,
+                                                  f"{source}:{row.line}"))  # fmt: skip
+                found.problems.setdefault(BAD_ROWS, []).extend(map(str, problems))
+            else:
+                found.segments.append(Segment(str(source)))
+            found.inputs.append(str(source))
+        found.inputs += [s.path for s in found.segments]
+        found.problems = {k: v for k, v in found.problems.items() if v}
+        return found
 
 
 def windows(n_frames: int, width: int, hop: int) -> list[tuple[int, int]]:
@@ -119,9 +160,13 @@ def windows(n_frames: int, width: int, hop: int) -> list[tuple[int, int]]:
 class Scored:
     """Windows of every recording with the model's outputs: one row per window."""
 
-    table: pd.DataFrame  # path, start_s, end_s, window
+    table: pd.DataFrame  # path, start_s, end_s, window, flags
     probs: np.ndarray  # (windows, emotions)
     embeddings: np.ndarray  # (windows, dim)
+
+
+Recording = tuple[Segment, np.ndarray, float, Judged]
+"""A segment, its (n_frames, 43) features, its length in seconds and its flags."""
 
 
 class EmotionModel:
@@ -137,66 +182,101 @@ class EmotionModel:
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "auto") -> EmotionModel:
-        """The model in ``folder`` (its ``model.pt``), on ``device`` (``auto``: a GPU if any)."""
+        """The model in ``folder`` (its ``model.pt``), on ``device`` (``auto``: a GPU if any).
+
+        Checked before it is used: the device exists here, the stored settings pass the
+        same typed rules as params.yaml's ``train``, the statistics and weights are finite,
+        the regime is one of the four, and the features are the ones this pipeline makes.
+        """
         folder = Path(folder)
+        where = devices.check(device, "device")
         saved = read_model(folder)
-        expected = settings(PitchRange(saved["features"]["f0_min_hz"],
-                                       saved["features"]["f0_max_hz"]))  # fmt: skip
-        if saved["features"] != expected:
-            raise ModelError(
-                folder, f"trained on other features ({saved['features']}); this pipeline makes "
-                f"{expected}"
-            )  # fmt: skip
-        where = devices.resolve(device)
+        path = folder if folder.name == "model.pt" else folder / "model.pt"
+        _check_saved(saved, path)
+        if folder.name in REGIMES and folder.name != saved["regime"]:
+            log.warning("%s holds a %s model, not %s (model.pt says regime %s)", folder,
+                        saved["regime"], folder.name, saved["regime"])  # fmt: skip
         devices.prepare()
         try:
             model = FoldModel.from_saved(saved, where)
         except RuntimeError as exc:  # a state dict of another network
             raise ModelError(folder, f"weights do not fit the network: {exc}") from None
+        log.info("model %s: regime %s, seed %s, %d emotions, %g s crop, on %s", folder,
+                 saved["regime"], saved["seed"], len(saved["emotions"]),
+                 model.max_frames / FRAMES_PER_SECOND, where)  # fmt: skip
         return cls(model, saved, where, folder)
+
+    @property
+    def about(self) -> dict[str, str]:
+        """What an output records of the model that made it."""
+        return {"model": str(self.folder), "regime": self.regime}
+
+    def frames(self, window_s: float | None, hop_s: float | None) -> tuple[int, int]:
+        """``window_s`` and ``hop_s`` (seconds) as frames, checked: a window from one frame
+        to the model's crop (the network never sees more at once), a hop from one frame
+        hop (10 ms) to the window (a longer hop would leave audio unscored)."""
+        window = _number(self.window_s if window_s is None else window_s)
+        hop = window if hop_s is None else _number(hop_s)
+        if not FRAME_S <= window <= self.window_s + 1e-9:  # False for NaN
+            raise ConfigError(
+                f"window {window!r} s: expected {FRAME_S:g} s (one frame) to {self.window_s:g} "
+                "s, the crop this model was trained on (it sees no more at once)"
+            )  # fmt: skip
+        if not 1 / FRAMES_PER_SECOND <= hop <= window:
+            raise ConfigError(
+                f"hop {hop!r} s: expected {1 / FRAMES_PER_SECOND:g} s (one frame hop) to the "
+                f"window ({window:g} s); a longer hop would leave audio unscored"
+            )  # fmt: skip
+        return round(window * FRAMES_PER_SECOND), round(hop * FRAMES_PER_SECOND)
 
     def predict(self, sources: Any, **options: Any) -> pd.DataFrame:
         """Emotion probabilities per window and per recording (``window == -1``).
 
-        ``sources``: a path, a list of paths, folders and CSV manifests, or a numpy array
-        of samples with ``sample_rate=``. Options: ``window_s``, ``hop_s`` (seconds),
-        ``n_jobs`` (feature workers), ``skip_bad`` (score the good files, list the bad in
-        the log; otherwise a bad file is an error and nothing is scored), ``progress``.
+        ``sources``: a path, a list of paths, folders and CSV manifests, an
+        :class:`AudioSources`, or a numpy array of samples with ``sample_rate=`` (float in
+        [-1, 1], or int8/int16/int32 PCM scaled as soundfile scales it; 1-D, or 2-D as
+        (samples, channels) or (channels, samples)). Options: ``window_s``, ``hop_s``
+        (seconds), ``n_jobs`` (feature workers), ``skip_bad`` (score the good files, list
+        the bad in the log; otherwise a bad file is an error and nothing is scored),
+        ``allow_low_rate`` (score audio below 16 kHz, flagged), ``progress``.
         """
         scored = self.score(sources, **options)
         table = scored.table.copy()
         for k, name in enumerate(self.emotions):
             table[f"prob_{name}"] = scored.probs[:, k].astype(np.float32)
         table["predicted"] = [self.emotions[i] for i in scored.probs.argmax(axis=1)]
-        return table
+        return self._finish(table)
 
     def embed(self, sources: Any, **options: Any) -> pd.DataFrame:
         """The embedding v per window and per recording (``window == -1``), as ``predict``."""
         scored = self.score(sources, **options)
         table = scored.table.copy()
         table["v"] = list(scored.embeddings.astype(np.float32))
-        return table
+        return self._finish(table)
+
+    def _finish(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The regime and the flags last: what made each row and what to doubt in it."""
+        table["regime"] = self.regime
+        return table[[c for c in table.columns if c != "flags"] + ["flags"]]
 
     def score(
         self, sources: Any, *, sample_rate: float | None = None, window_s: float | None = None,
         hop_s: float | None = None, n_jobs: int = 1, skip_bad: bool = False,
-        progress: bool = True,
+        allow_low_rate: bool = False, progress: bool = True,
     ) -> Scored:  # fmt: skip
         """Every window of every recording through the network; see :meth:`predict`."""
-        width = round((window_s or self.window_s) * FRAMES_PER_SECOND)
-        hop = round((hop_s or window_s or self.window_s) * FRAMES_PER_SECOND)
-        if width < 1 or hop < 1:
-            raise ValueError(
-                f"window and hop must be at least one frame (10 ms), got {width}, {hop}"
-            )
+        width, hop = self.frames(window_s, hop_s)
         if isinstance(sources, np.ndarray):
-            recordings: Iterator[Recording] = iter([self._array(sources, sample_rate)])
+            recordings: Iterator[Recording] = iter(
+                [self._array(sources, sample_rate, allow_low_rate)]
+            )
             named = "the samples given"
         else:
-            paths = [sources] if isinstance(sources, str | Path) else list(sources)
-            segments = segments_of(paths)
-            recordings = self._files(segments, n_jobs, skip_bad, progress)
-            named = _common_folder(segments) if segments else ", ".join(map(str, paths))
+            if not isinstance(sources, AudioSources):
+                paths = [sources] if isinstance(sources, str | Path) else list(sources)
+                sources = AudioSources.gather(paths)
+            recordings = self._files(sources, n_jobs, skip_bad, allow_low_rate, progress)
+            named = _common_folder(sources.segments) or "the audio given"
         parts = [self._score_chunk(chunk, width, hop) for chunk in _chunks(recordings, 64)]
         if not parts:
             raise CorpusError(named, "no audio to score")
@@ -206,58 +286,92 @@ class EmotionModel:
             embeddings=np.concatenate([p.embeddings for p in parts]),
         )
 
-    def _array(self, audio: np.ndarray, sample_rate: float | None) -> Recording:
-        if sample_rate is None:
-            raise ValueError("scoring samples needs their sample_rate=")
-        audio = np.asarray(audio, dtype=np.float32)
-        mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-        if sample_rate != SAMPLE_RATE:
-            mono = resample(mono, sample_rate, SAMPLE_RATE)
-        if len(mono) < WINDOW or not np.isfinite(mono).all():
-            raise CorpusError("<samples>", "shorter than one frame, or NaN or infinite samples")
+    def _array(self, audio: np.ndarray, sample_rate: float | None, allow_low_rate: bool
+               ) -> Recording:  # fmt: skip
+        if sample_rate is None or not (math.isfinite(sample_rate) and sample_rate > 0):
+            raise ValueError(f"scoring samples needs their sample_rate= (> 0), got {sample_rate}")
+        native = Native(float_samples(audio), int(sample_rate))
+        if not np.isfinite(native.samples).all():
+            raise CorpusError("<samples>", "NaN or infinite samples")
+        if sample_rate < SAMPLE_RATE and not allow_low_rate:
+            raise CorpusError("<samples>", f"sample rate {sample_rate:g} Hz: {LOW_RATE}")
+        mono = to_model_rate(native)
+        if len(mono) < WINDOW:
+            raise CorpusError("<samples>", f"shorter than one frame ({FRAME_S:g} s)")
+        seconds = len(mono) / SAMPLE_RATE
+        judged = assess(native.samples, sample_rate, seconds)
+        if judged.flags:
+            log.warning("<samples>: %s", judged.message)
         [features] = extract_many([mono], self.pitch_range)
-        return Segment("<samples>"), features, len(mono) / SAMPLE_RATE
+        return Segment("<samples>"), features, seconds, judged
 
     def _files(
-        self, segments: list[Segment], n_jobs: int, skip_bad: bool, progress: bool
-    ) -> Iterator[Recording]:
+        self, sources: AudioSources, n_jobs: int, skip_bad: bool, allow_low_rate: bool,
+        progress: bool,
+    ) -> Iterator[Recording]:  # fmt: skip
         """Every good segment's features, extracted in parallel, in order.
 
-        Bad files are found first, all of them, from their headers: one error lists them
-        (nothing is scored), or with ``skip_bad`` one warning does.
+        Bad files and rows are found first, all of them, from the manifests and the files'
+        headers: one error lists them (nothing is scored), or with ``skip_bad`` one warning
+        does. A file that then fails to decode midway is an error too, or skipped.
         """
-        infos, bad = inspect_audio(s.path for s in segments)
-        short = {
-            s for s in segments if s.path in infos and _seconds(s, infos) * SAMPLE_RATE < WINDOW
-        }
-        if short:
-            bad[SHORTER_THAN_A_FRAME] = [f"{s.path} [{s.start_s}, {s.end_s})" for s in short]
+        infos, bad = inspect_audio(s.path for s in sources.segments)
+        bad = {**sources.problems, **bad}
+        good: list[Segment] = []
+        for segment in sources.segments:
+            info = infos.get(segment.path)
+            if info is None:
+                continue
+            try:
+                end = fit_to_file(segment.path, segment.start_s, info.duration_s
+                                  if segment.end_s is None else segment.end_s,
+                                  info.duration_s)  # fmt: skip
+            except ValueError as exc:
+                bad.setdefault(BAD_ROWS, []).append(f"{segment.where}: {exc}")
+                continue
+            if (end - segment.start_s) * SAMPLE_RATE < WINDOW:
+                bad.setdefault(SHORTER_THAN_A_FRAME, []).append(
+                    f"{segment.named} [{segment.start_s}, {end:g})"
+                )
+            elif info.samplerate < SAMPLE_RATE and not allow_low_rate:
+                bad.setdefault(LOW_RATE, []).append(f"{segment.named} ({info.samplerate} Hz)")
+            else:
+                good.append(Segment(segment.path, segment.start_s, end, segment.where))
         if bad:
             message = "cannot score:\n" + describe(bad)
             if not skip_bad:
-                raise CorpusError(_common_folder(segments), f"{message}\nnothing was scored "
-                                  "(--skip-bad scores the others)")  # fmt: skip
+                raise CorpusError(_common_folder(sources.segments) or "the audio given",
+                                  f"{message}\nnothing was scored (--skip-bad scores the "
+                                  "others)")  # fmt: skip
             log.warning("%s\nskipped; scoring the others", message)
-        good = [s for s in segments if s.path in infos and s not in short]
-        rows = [(str(i), s.path, s.start_s, s.end_s) for i, s in enumerate(good)]
+        rows = [(i, s.path, s.start_s, s.end_s) for i, s in enumerate(good)]
         chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
-        tasks = (delayed(featurize)(chunk, [1.0], self.pitch_range) for chunk in chunks)
+        tasks = (delayed(featurize_judged)(chunk, self.pitch_range, skip_bad) for chunk in chunks)
         results = parallel(n_jobs, return_as="generator", pre_dispatch="2*n_jobs")(tasks)
+        failed = []
         with tqdm(total=len(good), desc="audio", unit="file", disable=not progress) as bar:
             for result in results:
-                for utt_id, _, features, seconds in result:
-                    yield good[int(utt_id)], features, seconds
+                for index, features, seconds, judged in result:
+                    segment = good[index]
+                    if isinstance(judged, str):
+                        failed.append(judged)
+                        continue
+                    if judged.flags:
+                        log.warning("%s: %s", segment.named, judged.message)
+                    yield segment, features, seconds, judged
                 bar.update(len(result))
+        if failed:
+            log.warning("cannot score:\n%s\nskipped", describe({FAILED: failed}))
 
     def _score_chunk(self, recordings: list[Recording], width: int, hop: int) -> Scored:
         """The windows of some recordings through the network, in one frame store; then
         each recording's rows: its windows, and their mean."""
         plan, pieces = [], []
-        for segment, features, seconds in recordings:
+        for segment, features, seconds, judged in recordings:
             spans = [(k, a, b, len(pieces) + k)
                      for k, (a, b) in enumerate(windows(len(features), width, hop))]  # fmt: skip
             pieces += [features[a:b] for _, a, b, _ in spans]
-            plan.append((segment, seconds, spans))
+            plan.append((segment, seconds, judged, spans))
         counts = np.array([len(p) for p in pieces])
         store = FrameStore.combine(
             Features(
@@ -269,18 +383,19 @@ class EmotionModel:
         )
         probs, v = self.model.predict(DeviceFrames(store, self.device), np.arange(len(pieces)))
         rows, p_rows, v_rows = [], [], []
-        for segment, seconds, spans in plan:
+        for segment, seconds, judged, spans in plan:
             end = segment.start_s + seconds
             for k, a, b, i in spans:
                 start = segment.start_s + a / FRAMES_PER_SECOND
-                rows.append((segment.path, start, min(segment.start_s + _frames_end(b), end), k))
+                rows.append((segment.path, start, min(segment.start_s + _frames_end(b), end), k,
+                             judged.column))  # fmt: skip
                 p_rows.append(probs[i])
                 v_rows.append(v[i])
             members = [i for *_, i in spans]
-            rows.append((segment.path, segment.start_s, end, MEAN))
+            rows.append((segment.path, segment.start_s, end, MEAN, judged.column))
             p_rows.append(probs[members].mean(axis=0))
             v_rows.append(v[members].mean(axis=0))
-        table = pd.DataFrame(rows, columns=["path", "start_s", "end_s", "window"])
+        table = pd.DataFrame(rows, columns=["path", "start_s", "end_s", "window", "flags"])
         return Scored(table, np.stack(p_rows), np.stack(v_rows))
 
     def export_onnx(self, target: str | Path) -> float:
@@ -288,11 +403,66 @@ class EmotionModel:
         torch with onnxruntime; returns the largest difference found."""
         from pipeline.onnx_export import export
 
-        return export(self.model, Path(target))
+        return export(self.model, Path(target), self.about)
 
 
-Recording = tuple[Segment, np.ndarray, float]
-"""A segment, its (n_frames, 43) features and its length in seconds."""
+def _check_saved(saved: dict[str, Any], path: Path) -> None:
+    """A ``model.pt``'s content by the rules training wrote it under; a ModelError naming
+    the file and the first thing wrong."""
+    try:
+        validate_as(TrainConfig, saved["config"], f"{path} config")
+    except ConfigError as exc:
+        raise ModelError(path, f"stored settings are not valid ({exc})") from None
+    expected = settings(PitchRange(saved["features"]["f0_min_hz"],
+                                   saved["features"]["f0_max_hz"]))  # fmt: skip
+    if saved["features"] != expected:
+        raise ModelError(
+            path, f"trained on other features ({saved['features']}); this pipeline makes "
+            f"{expected}"
+        )  # fmt: skip
+    if saved["regime"] not in REGIMES:
+        raise ModelError(path, f"regime {saved['regime']!r} is none of {', '.join(REGIMES)}")
+    for name in ("mean", "std"):
+        value = saved[name]
+        if not (isinstance(value, torch.Tensor) and torch.isfinite(value).all()):
+            raise ModelError(path, f"its standardization {name} is not finite: a broken model")
+    if not (saved["std"] > 0).all():
+        raise ModelError(path, "its standardization std is not positive: a broken model")
+    for name, tensor in saved["state_dict"].items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelError(path, f"weights {name} hold NaN or infinite values: a broken model")
+
+
+def float_samples(audio: np.ndarray) -> np.ndarray:
+    """Samples in memory as (samples, channels) float32 in [-1, 1], the way soundfile reads
+    a file: float stays, int8/int16/int32 PCM is divided by 2^(bits-1); a 2-D array with
+    at most MAX_CHANNELS rows and more columns is (channels, samples) and is transposed."""
+    audio = np.asarray(audio)
+    if audio.dtype.kind == "f":
+        samples = audio.astype(np.float32)
+    elif audio.dtype in PCM_SCALE:
+        samples = (audio / PCM_SCALE[audio.dtype]).astype(np.float32)
+    else:
+        raise ValueError(f"samples of dtype {audio.dtype}: expected float in [-1, 1] or int8, "
+                         "int16 or int32 PCM")  # fmt: skip
+    if samples.ndim == 1:
+        return samples[:, None]
+    if samples.ndim == 2:
+        rows, cols = samples.shape
+        if cols <= MAX_CHANNELS and rows > cols:
+            return samples
+        if rows <= MAX_CHANNELS and cols > rows:
+            return np.ascontiguousarray(samples.T)
+    raise ValueError(f"samples of shape {audio.shape}: expected (samples,), (samples, channels) "
+                     f"or (channels, samples) with at most {MAX_CHANNELS} channels")  # fmt: skip
+
+
+def _number(value: Any) -> float:
+    """A window or hop in seconds as a float; NaN (refused by the range checks) if it is none."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:
@@ -311,13 +481,7 @@ def _frames_end(n_frames: int) -> float:
     return ((n_frames - 1) * HOP + WINDOW) / SAMPLE_RATE
 
 
-def _seconds(segment: Segment, infos: dict) -> float:
-    total = infos[segment.path].duration_s
-    end = total if segment.end_s is None else min(segment.end_s, total)
-    return max(end - segment.start_s, 0.0)
-
-
-def _common_folder(segments: list[Segment]) -> str:
-    """What a grouped error names: the one folder all files lie in, else a phrase."""
+def _common_folder(segments: list[Segment]) -> str | None:
+    """What a grouped error names: the one folder all files lie in, else None."""
     folders = {str(Path(s.path).parent) for s in segments}
-    return folders.pop() if len(folders) == 1 else "the audio given"
+    return folders.pop() if len(folders) == 1 else None

@@ -37,6 +37,18 @@ class ModelError(ValueError):
         return (type(self), (self.path, self.message))
 
 
+class OutputError(ValueError):
+    """An output path that cannot, or must not, be written: the message names it and why."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = Path(path)
+        self.message = message
+        super().__init__(f"{path}: {message}")
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.path, self.message))
+
+
 class DiskFullError(OSError):
     """A write failed because its filesystem is full; names the path that was being written."""
 

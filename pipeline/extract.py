@@ -20,7 +20,9 @@ import pandas as pd
 from joblib import delayed
 from tqdm import tqdm
 
-from pipeline.audio_io import SAMPLE_RATE, load_segment, speed_perturb
+from pipeline.audio_io import SAMPLE_RATE, load_segment, read_native, speed_perturb, to_model_rate
+from pipeline.audio_quality import Judged, assess
+from pipeline.errors import CorpusError
 from pipeline.feature_store import feature_writer
 from pipeline.features import PitchRange, extract_many, settings
 from pipeline.workers import parallel
@@ -41,6 +43,32 @@ def featurize(
         copies = extract_many([speed_perturb(audio, s) for s in speeds], pitch_range)
         seconds = len(audio) / SAMPLE_RATE
         out += [(utt_id, s, f, seconds) for s, f in zip(speeds, copies, strict=True)]
+    return out
+
+
+def featurize_judged(
+    rows: list[tuple[int, str, float, float]], pitch_range: PitchRange, keep_going: bool
+) -> list[tuple[int, np.ndarray | None, float, Judged | str]]:
+    """(index, features, seconds, flags) per row of a file to score (``menan``), in a
+    worker: the audio judged as the file holds it (:func:`pipeline.audio_quality.assess`),
+    then the features of its 16 kHz mono mix, as :func:`featurize` computes them. A file
+    that fails to decode is an error, or with ``keep_going`` its message in place of the
+    flags. Here, not beside the model, so that a worker process imports no torch."""
+    out: list[tuple[int, np.ndarray | None, float, Judged | str]] = []
+    for index, path, start_s, end_s in rows:
+        try:
+            native = read_native(path, start_s, end_s)
+        except CorpusError as exc:
+            if not keep_going:
+                raise
+            out.append((index, None, 0.0, str(exc)))
+            continue
+        audio = to_model_rate(native)
+        seconds = len(audio) / SAMPLE_RATE
+        judged = assess(native.samples, native.rate, seconds, native.truncated_s)
+        del native
+        [features] = extract_many([audio], pitch_range)
+        out.append((index, features, seconds, judged))
     return out
 
 

@@ -56,6 +56,9 @@ CHANNELS: tuple[str, ...] = (
 )
 F0_CHANNEL = CHANNELS.index("f0_hz")
 NCCF_CHANNEL = CHANNELS.index("nccf")
+BLOCK_FRAMES = 6000
+"""Frames (one minute) whose per-frame channels are computed at once (:func:`blocks`)."""
+_SEND_BLOCK = 1 << 20  # samples converted and sent to the RAPT helper at once
 _INT16 = 32768.0  # RAPT silently finds no voicing on [-1, 1] audio: give it int16 levels
 _RAPT_OFFSET = 1  # RAPT frame i is centred at (i + 1) * HOP; ours at j * HOP + WINDOW / 2
 
@@ -146,12 +149,15 @@ class _RaptClient:
 
     def request(self, signals: list[np.ndarray], pitch_range: PitchRange) -> list[np.ndarray]:
         lengths = np.array([len(s) for s in signals], dtype=np.int64)
-        samples = np.concatenate(signals).astype(np.float64) * _INT16
         head = rapt_server.REQUEST.pack(len(signals), pitch_range.f0_min, pitch_range.f0_max)
         with self.lock:
             stdin, stdout = self.process.stdin, self.process.stdout
             assert stdin is not None and stdout is not None
-            stdin.write(head + lengths.tobytes() + samples.tobytes())
+            stdin.write(head + lengths.tobytes())
+            for signal in signals:  # a block at a time: no float64 copy of a long recording
+                for a in range(0, len(signal), _SEND_BLOCK):
+                    block = signal[a : a + _SEND_BLOCK].astype(np.float64) * _INT16
+                    stdin.write(block.tobytes())
             stdin.flush()
             (status,) = rapt_server.STATUS.unpack(rapt_server.read_exact(stdout, 8))
             if status != 0:
@@ -197,6 +203,14 @@ def fill_unvoiced(f0: np.ndarray) -> np.ndarray:
     return np.interp(np.arange(len(f0)), voiced, f0[voiced]).astype(np.float32)
 
 
+def blocks(count: int) -> list[slice]:
+    """Frame ranges of at most BLOCK_FRAMES: the per-frame channels are computed a block at
+    a time, so their temporaries (about 100 MB per minute of audio at once) stay bounded
+    however long a recording is. Every frame's value is computed on its own, so a recording
+    of one block or of many gets the same numbers."""
+    return [slice(a, min(a + BLOCK_FRAMES, count)) for a in range(0, max(count, 1), BLOCK_FRAMES)]
+
+
 def nccf(audio: np.ndarray, f0: np.ndarray) -> np.ndarray:
     """(n,) normalized cross-correlation of each frame with the frame one period later."""
     count = len(f0)
@@ -205,15 +219,15 @@ def nccf(audio: np.ndarray, f0: np.ndarray) -> np.ndarray:
     lags[has_f0] = np.rint(SAMPLE_RATE / f0[has_f0])
     needed = (count - 1) * HOP + WINDOW + int(lags.max(initial=0))
     padded = np.pad(audio, (0, max(needed - len(audio), 0)))
-    starts = np.arange(count) * HOP
-    index = starts[:, None] + np.arange(WINDOW)[None, :]
-    now = padded[index]
-    later = padded[index + lags[:, None]]
-    cross = np.einsum("ij,ij->i", now, later)
-    power = np.einsum("ij,ij->i", now, now) * np.einsum("ij,ij->i", later, later)
     out = np.zeros(count, dtype=np.float32)
-    ok = has_f0 & (power > FLOOR)
-    out[ok] = cross[ok] / np.sqrt(power[ok])
+    for block in blocks(count):
+        index = np.arange(block.start, block.stop)[:, None] * HOP + np.arange(WINDOW)[None, :]
+        now = padded[index]
+        later = padded[index + lags[block, None]]
+        cross = np.einsum("ij,ij->i", now, later)
+        power = np.einsum("ij,ij->i", now, now) * np.einsum("ij,ij->i", later, later)
+        ok = has_f0[block] & (power > FLOOR)
+        out[block][ok] = cross[ok] / np.sqrt(power[ok])
     return out
 
 
@@ -228,8 +242,9 @@ def extract_many(
         frames = frames_of(audio)
         f0 = fill_unvoiced(align_pitch(track, len(frames)))
         features = np.empty((len(frames), len(CHANNELS)), dtype=np.float32)
-        features[:, :N_MELS] = log_mel(frames)
-        features[:, N_MELS] = log_energy(frames)
+        for block in blocks(len(frames)):
+            features[block, :N_MELS] = log_mel(frames[block])
+            features[block, N_MELS] = log_energy(frames[block])
         features[:, F0_CHANNEL] = f0
         features[:, NCCF_CHANNEL] = nccf(audio, f0)
         out.append(features)

@@ -49,9 +49,15 @@ class Scorer(nn.Module):
         return torch.softmax(self.ec(v), dim=-1), v
 
 
-def export(model: FoldModel, target: Path) -> float:
-    """Write ``target`` (atomically) and return the largest onnxruntime-torch difference."""
+def export(model: FoldModel, target: Path, about: dict[str, str] | None = None) -> float:
+    """Write ``target`` (atomically) and return the largest onnxruntime-torch difference.
+
+    The graph's metadata carries ``about`` (the model folder, its regime) and the mark of
+    :mod:`pipeline.user_output`, so a later export may replace this file and no other.
+    """
     import onnx
+
+    from pipeline.user_output import MARK
 
     scorer = Scorer(model).cpu().eval()
     example = _raw_features(scorer, 2, model.max_frames, seed=0)
@@ -65,6 +71,10 @@ def export(model: FoldModel, target: Path) -> float:
                               "probabilities": {0: "batch"}, "embedding": {0: "batch"}},
                 dynamo=False,
             )  # fmt: skip
+        graph = onnx.load(str(tmp))
+        for key, value in {MARK: "export", **(about or {})}.items():
+            graph.metadata_props.add(key=key, value=str(value))
+        onnx.save(graph, str(tmp))
         onnx.checker.check_model(str(tmp))
         worst = check(scorer, tmp)
         if worst > TOLERANCE:

@@ -43,7 +43,13 @@ PARAMS_FILE = Path("params.yaml")
 EMBEDDINGS = ("pooled", "projected")
 """Two readings of Table 1's embedding v (see :mod:`pipeline.model`)."""
 SELECTIONS = ("best_val_ua", "last")
+MAX_CROP_S = 120
+"""Longest training crop (``train.max_seconds``) allowed: the paper's is 14 s; a crop's
+frames for a batch are held at once, so a typo of 1e6 would ask for tens of gigabytes."""
+DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 DEVICE_RULE = "auto, cpu, cuda or cuda:<index>"
+"""The device names every setting takes (params.yaml ``device``, ``menan --device``); whether
+the machine has that device is :func:`pipeline.device.check`'s question."""
 
 
 class Expect:
@@ -139,7 +145,9 @@ class TrainSettings(Section):
         Expect("a non-empty list of distinct integers >= 0"),
     ]
     epochs: integer(1)
-    max_seconds: positive()
+    max_seconds: Annotated[
+        Number, Field(gt=0, le=MAX_CROP_S), Expect(f"a number > 0 and <= {MAX_CROP_S}")
+    ]
     batch_size: integer(1)
     lr: positive()
     lr_decay_power: non_negative()
@@ -222,7 +230,8 @@ class Params(Section):
     """The whole of params.yaml."""
 
     n_jobs: Annotated[int, _require(lambda v: v == -1 or v >= 1), Expect(N_JOBS_RULE)]
-    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$"), Expect(DEVICE_RULE)]
+    device: Annotated[str, _require(lambda v: bool(DEVICE_NAME.fullmatch(v))),
+                      Expect(DEVICE_RULE)]  # fmt: skip
     train_corpus: Annotated[str, Field(min_length=1), Expect("a non-empty string")]
     cross_corpus: Annotated[str, Field(min_length=1), Expect("a non-empty string")]
     corpora: Annotated[
@@ -304,10 +313,18 @@ def validate(raw: Any, where: str = "params.yaml") -> Params:
     """The typed settings; a ConfigError naming the first key that cannot work."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
+    return validate_as(Params, raw, where)
+
+
+def validate_as(model: type[BaseModel], raw: Any, where: str) -> Any:
+    """``raw`` typed as ``model`` (a section of params.yaml, or a model's stored settings);
+    a ConfigError naming ``where`` and the first key that cannot work."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
     try:
-        return Params.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
-        raise _config_error(exc.errors()[0], raw, where) from None
+        raise _config_error(exc.errors()[0], raw, where, model) from None
 
 
 def _fields(model: type[BaseModel]) -> dict[str, Any]:
@@ -315,12 +332,14 @@ def _fields(model: type[BaseModel]) -> dict[str, Any]:
     return {field.alias or name: field for name, field in model.model_fields.items()}
 
 
-def _config_error(error: dict[str, Any], raw: dict[str, Any], where: str) -> ConfigError:
+def _config_error(
+    error: dict[str, Any], raw: dict[str, Any], where: str, root: type[BaseModel]
+) -> ConfigError:
     """One pydantic error as ``<where> <key>: expected <words>, got <value>``."""
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, ConfigError):
         return cause
-    model: type[BaseModel] | None = Params
+    model: type[BaseModel] | None = root
     path: list[str] = []
     words = "a mapping"
     for part in error["loc"]:

@@ -38,7 +38,7 @@ def main(argv: list[str]) -> None:
              cross_labels, where)  # fmt: skip
     folds, tests, crosses = evaluate_regime(train_dir, corpus, cross, params.evaluate)
     summary = summarize(folds, params.evaluate, crosses)
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, replace_dir=True) as tmp:
         tmp.mkdir()
         (tmp / "folds.json").write_text(json.dumps(folds, indent=2) + "\n")
         crosses.to_parquet(tmp / "cross_corpus.parquet", index=False)

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
         regime, released, settings, labels, label_table.read_metadata(labels_path)["corpus"],
         feature_settings, json.loads(Path(summary).read_text()),
     )  # fmt: skip
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, replace_dir=True) as tmp:
         tmp.mkdir()
         run_files.write_torch(tmp / run_files.MODEL, payload)
         (tmp / CARD).write_text(card)

@@ -89,3 +89,40 @@ def write_params(folder: Path, changes: dict[str, Any] | None = None) -> Path:
     path = folder / "params.yaml"
     path.write_text(yaml.safe_dump(project_params({"device": "cpu", **(changes or {})})))
     return path
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, iemocap_root: Path) -> dict[str, Any]:
+    """A really trained run folder to score with: fold 0 of the tiny demo IEMOCAP, features
+    from its WAVs, 2 epochs of EC-only; the crop covers the longest utterance, so every
+    utterance is one window."""
+    import torch
+
+    from pipeline import feature_store, run_files
+    from pipeline.corpora import prepare_corpus
+    from pipeline.extract import extract_table
+    from pipeline.features import PitchRange
+    from pipeline.folds import make_folds
+    from pipeline.frame_cache import open_frames
+    from pipeline.training.config import TrainConfig
+    from pipeline.training.pack import Run
+    from pipeline.training.run import train_pack
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("model")
+    labels, _ = prepare_corpus("iemocap", {"format": "iemocap", "root": str(iemocap_root)})
+    features = tmp / "features.parquet"
+    extract_table(labels, features, [1.0], PitchRange(), 1, {"corpus": "iemocap"})
+    store = open_frames([features], tmp / "cache")
+    fold = make_folds(labels)[0]
+    seconds = float(np.ceil(store.n_frames.max() / 100) + 1)
+    cfg = TrainConfig(
+        seeds=[3], epochs=2, batch_size=8, lr=3e-3, lr_decay_power=1.0, max_seconds=seconds,
+        embedding="pooled", selection="best_val_ua", menan_sc_steps=1, pack=5, folds="all",
+        probe_holdout=0, device="cpu", lam=None,
+    )  # fmt: skip
+    [[result]] = train_pack(store, labels, [Run(fold["session"], 3, (fold,))], "ec_only", cfg)
+    run = run_files.run_dir(tmp / "train", 0, 3)
+    run_files.write(run, fold, 3, "ec_only", cfg.model_dump(),
+                    feature_store.read_metadata(features), result)  # fmt: skip
+    return {"run": run, "labels": labels.set_index("utt_id"), "result": result, "tmp": tmp}

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline import label_table
 from pipeline.atomic import atomic_path
+from pipeline.errors import OutputError
 
 
 def test_failure_inside_leaves_neither_target_nor_temporary(tmp_path: Path) -> None:
@@ -23,15 +24,34 @@ def test_failure_keeps_the_previous_output_and_success_replaces_it(tmp_path: Pat
     target = tmp_path / "dir"
     target.mkdir()
     (target / "old").write_text("old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_path(target, replace_dir=True) as tmp:
         tmp.mkdir()
         raise RuntimeError("crash")
     assert [p.name for p in target.iterdir()] == ["old"]
-    with atomic_path(target) as tmp:
+    with atomic_path(target, replace_dir=True) as tmp:
         tmp.mkdir()
         (tmp / "new").write_text("new")
     assert [p.name for p in target.iterdir()] == ["new"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_an_existing_folder_is_never_replaced_unless_the_stage_owns_it(
+    tmp_path: Path, link: bool
+) -> None:
+    """The writer once removed any folder standing at its target: `menan export --onnx u/`
+    replaced the user's folder of audio by one ONNX file."""
+    folder = tmp_path / "user"
+    (folder / "rec").mkdir(parents=True)
+    (folder / "rec" / "a.wav").write_bytes(b"RIFF audio")
+    target = tmp_path / "link" if link else folder
+    if link:
+        target.symlink_to(folder)
+    for body in (lambda tmp: tmp.write_text("onnx"), lambda tmp: tmp.mkdir()):
+        with pytest.raises(OutputError, match="existing folder"), atomic_path(target) as tmp:
+            body(tmp)
+    assert (folder / "rec" / "a.wav").read_bytes() == b"RIFF audio"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"user", target.name})
 
 
 def _table(**overrides) -> pd.DataFrame:

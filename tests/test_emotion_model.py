@@ -18,49 +18,24 @@ import pytest
 import soundfile as sf
 import torch
 
-from pipeline import EMOTIONS, feature_store, run_files
+from pipeline import EMOTIONS, run_files
 from pipeline.audio_io import load_segment
 from pipeline.batches import FrameStore
-from pipeline.corpora import prepare_corpus
 from pipeline.emotion_model import MEAN, EmotionModel, windows
 from pipeline.errors import CorpusError, ModelError
 from pipeline.evaluation import summarize
-from pipeline.extract import extract_table
 from pipeline.features import PitchRange, extract, settings
-from pipeline.folds import make_folds
 from pipeline.frame_cache import open_frames
 from pipeline.inference import DeviceFrames
 from pipeline.model_card import render
 from pipeline.onnx_export import Scorer
 from pipeline.release import chosen_epochs, train_release
-from pipeline.training.pack import Run
-from pipeline.training.run import train_pack
 from tests.conftest import REPO, tree_digest, write_tone
 from tests.test_evaluation import SETTINGS, _fold
 from tests.test_training import config, toy_corpus
 
 PROBS = [f"prob_{e}" for e in EMOTIONS]
 MENAN = Path(sys.executable).parent / "menan"
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, iemocap_root: Path) -> dict:
-    """Fold 0 of the tiny demo IEMOCAP, features from its WAVs, 2 epochs of EC-only; the
-    crop covers the longest utterance, so every utterance is one window."""
-    torch.set_num_threads(1)
-    tmp = tmp_path_factory.mktemp("model")
-    labels, _ = prepare_corpus("iemocap", {"format": "iemocap", "root": str(iemocap_root)})
-    features = tmp / "features.parquet"
-    extract_table(labels, features, [1.0], PitchRange(), 1, {"corpus": "iemocap"})
-    store = open_frames([features], tmp / "cache")
-    fold = make_folds(labels)[0]
-    seconds = float(np.ceil(store.n_frames.max() / 100) + 1)
-    cfg = config(epochs=2, max_seconds=seconds, batch_size=8)
-    [[result]] = train_pack(store, labels, [Run(fold["session"], 3, (fold,))], "ec_only", cfg)
-    run = run_files.run_dir(tmp / "train", 0, 3)
-    run_files.write(run, fold, 3, "ec_only", cfg.model_dump(),
-                    feature_store.read_metadata(features), result)  # fmt: skip
-    return {"run": run, "labels": labels.set_index("utt_id"), "result": result, "tmp": tmp}
 
 
 def test_predict_gives_the_probabilities_evaluation_scored(trained: dict) -> None:
@@ -120,14 +95,14 @@ def _audio(folder: Path) -> dict[str, Path]:
     files = {
         "short": write_tone(folder / "short_16k.wav", 0.3),
         "stereo": folder / "stereo_44k.wav",
-        "long": folder / "long_8k.flac",
+        "long": folder / "long_22k.flac",
         "broken": folder / "broken.wav",
         "empty": folder / "empty.wav",
         "nan": folder / "nan.wav",
         "tiny": write_tone(folder / "tiny.wav", 0.02),
     }
     sf.write(files["stereo"], voice(2.0, 44_100, 2), 44_100, subtype="PCM_24")
-    sf.write(files["long"], voice(60.0, 8_000), 8_000)
+    sf.write(files["long"], voice(60.0, 22_050), 22_050)
     files["broken"].write_bytes(b"RIFF\x00\x01\x00\x00WAVEjunk" + bytes(100))
     sf.write(files["empty"], np.zeros(0), 16_000)
     sf.write(files["nan"], np.full(16_000, np.nan), 16_000, subtype="FLOAT")
@@ -224,7 +199,8 @@ def test_the_menan_command_predicts_embeds_and_exports(trained: dict, tmp_path: 
     done = _menan("predict", run, *good, "-o", "p.csv", "--window", "4", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(tmp_path / "p.csv")
-    assert list(table.columns) == ["path", "start_s", "end_s", "window", *PROBS, "predicted"]
+    assert list(table.columns) == ["path", "start_s", "end_s", "window", *PROBS, "predicted",
+                                   "regime", "flags"]  # fmt: skip
     assert set(table["path"]) == set(good)
     done = _menan("embed", run, str(tmp_path / "audio"), "--skip-bad", "-o", "e.parquet",
                   cwd=tmp_path)  # fmt: skip

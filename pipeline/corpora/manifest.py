@@ -5,13 +5,20 @@ For corpora that are neither IEMOCAP nor MOSEI. Audio paths are relative to the 
 folder (or absolute). Labels go through an explicit map to ang/hap/neu/sad; mapping a label
 to null drops it on purpose, while a label missing from the map is an error, so a typo in
 the map can never silently shrink the corpus. The four class names map to themselves.
+
+The rows themselves (encoding, header, paths, times, repeats, a segment's extent in its
+file) are read by :func:`read_rows` and :func:`fit_to_file`, which ``menan`` uses for the
+manifests it scores too: one rule for what a valid manifest row is.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +32,139 @@ from pipeline.label_table import SPLITS
 
 REQUIRED = ("path", "speaker", "label")
 OPTIONAL = ("session", "start_s", "end_s", "gender", "utt_id", "split")
+TIMES = ("start_s", "end_s")
 END_TOLERANCE_S = 0.5
 """How far an ``end_s`` may overrun its file (rounding, a trailing frame) before it is an
 error: further means wrong units (milliseconds for seconds) or the wrong file."""
 
 
-def _float(value: str, column: str, path: Path, line: int) -> float:
+@dataclass(frozen=True)
+class Row:
+    """One data row of a manifest: its stripped cells, the audio file it names, its times."""
+
+    line: int
+    values: dict[str, str]
+    audio: Path
+    start_s: float | None
+    end_s: float | None
+
+
+def _text(csv_path: Path) -> str:
+    """The file as text: UTF-8, with or without the byte-order mark spreadsheets write.
+
+    Another encoding (a Latin-1 or Windows-1252 export) is refused with the line of its
+    first undecodable byte rather than guessed: a guessed encoding can turn a path into the
+    name of a file that does not exist, or of another one.
+    """
+    data = csv_path.read_bytes()
     try:
-        return float(value)
-    except ValueError:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
         raise CorpusError(
-            path, f"column {column!r}: expected seconds, got {value!r}", line
-        ) from None
+            csv_path, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the manifest as "
+            "UTF-8 (a spreadsheet program's 'CSV UTF-8')", line
+        ) from None  # fmt: skip
+
+
+def _seconds(value: str, column: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"column {column!r}: expected seconds, got {value!r}") from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"column {column!r}: expected finite seconds, got {value!r}")
+    return seconds
+
+
+def _row(header: list[str], record: dict, line: int, required: Sequence[str], root: Path) -> Row:
+    """One record checked on its own; a ValueError says what is wrong with it."""
+    if None in record:
+        raise ValueError(f"more fields than the {len(header)} columns")
+    values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+    empty = [c for c in required if not values.get(c)]
+    if empty:
+        raise ValueError(f"empty value in {empty}")
+    start = end = None
+    if any(c in header for c in TIMES):
+        if not values.get("start_s") or not values.get("end_s"):
+            raise ValueError("start_s and end_s must both be given")
+        start, end = (_seconds(values[c], c) for c in TIMES)
+        if not 0 <= start < end:
+            raise ValueError(f"need 0 <= start_s < end_s, got {start}, {end}")
+    audio = Path(values["path"])
+    return Row(line, values, audio if audio.is_absolute() else root / audio, start, end)
+
+
+def read_rows(
+    csv_path: Path, required: Sequence[str], problems: list[CorpusError] | None = None
+) -> list[Row]:
+    """Every row of a manifest, checked: required columns present and filled, times finite
+    with ``0 <= start_s < end_s``, no row repeated, no segment named twice.
+
+    A file-level fault (encoding, header) is always an error. A faulty row is an error too,
+    unless ``problems`` is given: then each faulty row is appended to it and left out, so a
+    caller can list them all at once.
+    """
+    reader = csv.DictReader(io.StringIO(_text(csv_path), newline=""))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise CorpusError(csv_path, f"missing columns {missing}; header is {header}", line=1)
+    reader.fieldnames = header
+    rows: list[Row] = []
+    seen_rows: dict[tuple[str, ...], int] = {}
+    seen_segments: dict[tuple[str, float | None, float | None], int] = {}
+    for record in reader:
+        line = reader.line_num
+        try:
+            row = _row(header, record, line, required, csv_path.parent)
+            key = tuple(row.values.get(c, "") for c in header)
+            if key in seen_rows:
+                raise ValueError(f"repeats line {seen_rows[key]} exactly")
+            segment = (str(row.audio), row.start_s, row.end_s)
+            if segment in seen_segments:
+                raise ValueError(
+                    f"the same segment (path, start_s, end_s) as line {seen_segments[segment]}"
+                )
+        except ValueError as exc:
+            problem = CorpusError(csv_path, str(exc), line)
+            if problems is None:
+                raise problem from None
+            problems.append(problem)
+            continue
+        seen_rows[key], seen_segments[segment] = line, line
+        rows.append(row)
+    return rows
+
+
+def fit_to_file(audio: str | Path, start_s: float, end_s: float, duration_s: float) -> float:
+    """``end_s`` clipped to ``audio``, a file of ``duration_s``; a ValueError for a segment
+    that does not lie in it (a start past its end, an end more than END_TOLERANCE_S past)."""
+    if start_s >= duration_s:
+        raise ValueError(f"start_s {start_s} lies past the end of {audio}")
+    if end_s > duration_s + END_TOLERANCE_S:
+        raise ValueError(
+            f"end_s {end_s} lies {end_s - duration_s:.2f} s past the end of {audio} "
+            f"({duration_s:.2f} s long; more than {END_TOLERANCE_S} s is an error): seconds "
+            "are expected, not milliseconds"
+        )  # fmt: skip
+    return min(end_s, duration_s)
+
+
+def _one_gender(rows: list[dict[str, Any]], csv_path: Path) -> None:
+    """A speaker is one person: two different ``gender`` values for one speaker are an error
+    (the gender probe and the gender-balanced folds read it per speaker)."""
+    first: dict[str, tuple[str, int]] = {}
+    for row in rows:
+        if row["gender"] is None:
+            continue
+        seen = first.setdefault(row["speaker"], (row["gender"], row["line"]))
+        if seen[0] != row["gender"]:
+            raise CorpusError(
+                csv_path, f"speaker {row['speaker']!r} has gender {row['gender']!r} here and "
+                f"{seen[0]!r} on line {seen[1]}", row["line"]
+            )  # fmt: skip
 
 
 def prepare(
@@ -55,79 +183,66 @@ def prepare(
 
     rows: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
-    seen_rows: dict[tuple[str, ...], int] = {}
-    seen_segments: dict[tuple[str, float | None, float | None], int] = {}
-    # utf-8-sig: spreadsheet programs start a CSV with a byte-order mark
-    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise CorpusError(csv_path, f"missing columns {missing}; header is {header}", line=1)
-        reader.fieldnames = header
-        has_times = "start_s" in header or "end_s" in header
-        for record in reader:
-            line = reader.line_num
-            values = {k: (v or "").strip() for k, v in record.items() if k is not None}
-            if None in record:
-                raise CorpusError(csv_path, f"more fields than the {len(header)} columns", line)
-            empty = [c for c in REQUIRED if not values.get(c)]
-            if empty:
-                raise CorpusError(csv_path, f"empty value in {empty}", line)
-            row_key = tuple(values.get(c, "") for c in header)
-            if row_key in seen_rows:
-                raise CorpusError(csv_path, f"repeats line {seen_rows[row_key]} exactly", line)
-            seen_rows[row_key] = line
-            audio = Path(values["path"])
-            audio = audio if audio.is_absolute() else root / audio
-            start = end = None
-            if has_times:
-                if not values.get("start_s") or not values.get("end_s"):
-                    raise CorpusError(csv_path, "start_s and end_s must both be given", line)
-                start = _float(values["start_s"], "start_s", csv_path, line)
-                end = _float(values["end_s"], "end_s", csv_path, line)
-                if not 0 <= start < end:
-                    raise CorpusError(
-                        csv_path, f"need 0 <= start_s < end_s, got {start}, {end}", line
-                    )
-            segment = (str(audio), start, end)
-            if segment in seen_segments:
-                raise CorpusError(
-                    csv_path,
-                    f"the same segment (path, start_s, end_s) as line {seen_segments[segment]}",
-                    line,
-                )
-            seen_segments[segment] = line
-            raw = values["label"]
-            if raw not in mapping:
-                raise CorpusError(
-                    csv_path,
-                    f"label {raw!r} is not in the label map; map it to one of {EMOTIONS} "
-                    "or to null to drop it",
-                    line,
-                )
-            if mapping[raw] is None:
-                dropped[raw] += 1
-                continue
-            rows.append(
-                {
-                    "utt_id": values.get("utt_id") or None,
-                    "stem": Path(values["path"]).with_suffix("").as_posix(),
-                    "audio_path": str(audio),
-                    "start_s": start,
-                    "end_s": end,
-                    "speaker": values["speaker"],
-                    "session": values.get("session") or None,
-                    "gender": values.get("gender") or None,
-                    "split": values.get("split") or None,
-                    "label": mapping[raw],
-                    "line": line,
-                }
+    read = read_rows(csv_path, REQUIRED)
+    for row in read:
+        raw = row.values["label"]
+        if raw not in mapping:
+            raise CorpusError(
+                csv_path,
+                f"label {raw!r} is not in the label map; map it to one of {EMOTIONS} "
+                "or to null to drop it",
+                row.line,
             )
+        if mapping[raw] is None:
+            dropped[raw] += 1
+            continue
+        rows.append(
+            {
+                "utt_id": row.values.get("utt_id") or None,
+                "stem": Path(row.values["path"]).with_suffix("").as_posix(),
+                "audio_path": str(row.audio),
+                "start_s": row.start_s,
+                "end_s": row.end_s,
+                "speaker": row.values["speaker"],
+                "session": row.values.get("session") or None,
+                "gender": row.values.get("gender") or None,
+                "split": row.values.get("split") or None,
+                "label": mapping[raw],
+                "line": row.line,
+            }
+        )
     if not rows:
         raise CorpusError(csv_path, "no row with a kept label")
-    table = pd.DataFrame(rows)
-    # Default id: the audio path without extension; "[k]" numbers several segments of one file.
+    _one_gender(rows, csv_path)
+    table = _with_ids(pd.DataFrame(rows), csv_path)
+    audio_info = probe_audio(table["audio_path"], root)
+    duration = table["audio_path"].map(lambda p: audio_info[p].duration_s)
+    table["start_s"] = table["start_s"].fillna(0.0).astype(float)
+    table["end_s"] = table["end_s"].fillna(duration).astype(float)
+    ends = []
+    for line, path, start, end, seconds in zip(
+        table["line"], table["audio_path"], table["start_s"], table["end_s"], duration,
+        strict=True,
+    ):  # fmt: skip
+        try:
+            ends.append(fit_to_file(path, start, end, seconds))
+        except ValueError as exc:
+            raise CorpusError(csv_path, str(exc), int(line)) from None
+    table["end_s"] = ends
+    table["correct"] = [[label] for label in table["label"]]
+    if table["split"].isna().all():
+        table = table.drop(columns="split")
+    elif table["split"].isna().any() or not table["split"].isin(SPLITS).all():
+        bad = table[~table["split"].isin(SPLITS)].iloc[0]
+        raise CorpusError(csv_path, f"split: expected one of {SPLITS} on every row, got "
+                          f"{bad['split']!r}", int(bad["line"]))  # fmt: skip
+    info = {"rows": len(read), "dropped": dict(sorted(dropped.items()))}
+    return table.drop(columns=["stem", "line"]), info
+
+
+def _with_ids(table: pd.DataFrame, csv_path: Path) -> pd.DataFrame:
+    """Every row's ``utt_id``: its own, or the audio path without extension, with "[k]"
+    numbering several segments of one file; an id used twice is an error."""
     per_file = table.groupby("stem")["stem"].transform("size")
     index_in_file = table.groupby("stem").cumcount()
     default_id = table["stem"].where(
@@ -138,37 +253,4 @@ def prepare(
     if not dupes.empty:
         first = dupes.iloc[0]
         raise CorpusError(csv_path, f"utt_id {first['utt_id']!r} is not unique", int(first["line"]))
-
-    audio_info = probe_audio(table["audio_path"], root)
-    duration = table["audio_path"].map(lambda p: audio_info[p].duration_s)
-    table["start_s"] = table["start_s"].fillna(0.0).astype(float)
-    table["end_s"] = table["end_s"].fillna(duration).astype(float)
-    past_end = table["start_s"] >= duration
-    if past_end.any():
-        first = table[past_end].iloc[0]
-        raise CorpusError(
-            csv_path,
-            f"start_s {first['start_s']} lies past the end of {first['audio_path']}",
-            int(first["line"]),
-        )
-    overrun = table["end_s"] > duration + END_TOLERANCE_S
-    if overrun.any():
-        first = table[overrun].iloc[0]
-        length = audio_info[first["audio_path"]].duration_s
-        raise CorpusError(
-            csv_path,
-            f"end_s {first['end_s']} lies {first['end_s'] - length:.2f} s past the end of "
-            f"{first['audio_path']} ({length:.2f} s long; more than {END_TOLERANCE_S} s is "
-            "an error): seconds are expected, not milliseconds",
-            int(first["line"]),
-        )
-    table["end_s"] = table["end_s"].clip(upper=duration)
-    table["correct"] = [[label] for label in table["label"]]
-    if table["split"].isna().all():
-        table = table.drop(columns="split")
-    elif table["split"].isna().any() or not table["split"].isin(SPLITS).all():
-        bad = table[~table["split"].isin(SPLITS)].iloc[0]
-        raise CorpusError(csv_path, f"split: expected one of {SPLITS} on every row, got "
-                          f"{bad['split']!r}", int(bad["line"]))  # fmt: skip
-    info = {"rows": len(rows) + sum(dropped.values()), "dropped": dict(sorted(dropped.items()))}
-    return table.drop(columns=["stem", "line"]), info
+    return table

@@ -46,7 +46,7 @@ def write_demo(
     seed = int(config["seed"])
     writers = {"iemocap": iemocap.write, "mosei": mosei.write}
     truth: dict[str, Any] = {}
-    with atomic_path(out) as tmp:
+    with atomic_path(out, replace_dir=True) as tmp:
         tmp.mkdir()
         for name in corpora:
             log.info("writing demo %s to %s", name, Path(out) / DEMO_DIRS[name])

@@ -243,7 +243,7 @@ def run_regime(
     except BaseException:
         plot.unlink(missing_ok=True)  # a failed stage leaves no output, the live file neither
         raise
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, replace_dir=True) as tmp:
         tmp.mkdir()
         for runs_of_pack, target in zip(packs, targets, strict=True):
             for r in runs_of_pack:
