@@ -25,28 +25,24 @@ class CorpusError(ValueError):
         return (type(self), (self.path, self.message, self.line))
 
 
-class ModelError(ValueError):
+class PathError(ValueError):
+    """Something wrong with one path: the message starts with it and says what is wrong."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = Path(path)
+        self.message = message
+        super().__init__(f"{path}: {message}")
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.path, self.message))
+
+
+class ModelError(PathError):
     """A model folder that cannot be used; the message names the path and what is wrong."""
 
-    def __init__(self, path: str | Path, message: str) -> None:
-        self.path = Path(path)
-        self.message = message
-        super().__init__(f"{path}: {message}")
 
-    def __reduce__(self) -> tuple:
-        return (type(self), (self.path, self.message))
-
-
-class OutputError(ValueError):
+class OutputError(PathError):
     """An output path that cannot, or must not, be written: the message names it and why."""
-
-    def __init__(self, path: str | Path, message: str) -> None:
-        self.path = Path(path)
-        self.message = message
-        super().__init__(f"{path}: {message}")
-
-    def __reduce__(self) -> tuple:
-        return (type(self), (self.path, self.message))
 
 
 class DiskFullError(OSError):

@@ -3,7 +3,8 @@
 Usage: python -m stages.merge_labels CORPUS OUT_PARQUET OUT_COUNTS_JSON
 
 OUT_COUNTS_JSON (``reports/results/labels/<corpus>.json``, tracked by git) holds the class
-counts, the labels dropped and the speakers: what to check a corpus copy against.
+counts, the labels dropped, the files left out by reason (copy debris among them,
+:mod:`pipeline.corpora.files`) and the speakers: what to check a corpus copy against.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def main(argv: list[str]) -> None:
     table, info = prepare_corpus(corpus, config)
     label_table.write(table, out, corpus, info)
     counts = label_table.class_counts(table)
-    log.info("%s: %d utterances %s -> %s", corpus, len(table), counts, out)
+    log.info("%s: %d utterances %s -> %s; dropped classes %s; files left out %s", corpus,
+             len(table), counts, out, info["dropped"], info["left_out"])  # fmt: skip
     summary = {k: v for k, v in info.items() if k not in ("speakers", "format")}
     write_json(
         counts_path,

@@ -31,6 +31,21 @@ def _voice(path: Path, seed: int, speaker: Any, emotion: str, seconds: float,
     sf.write(path, audio, rate, subtype="PCM_16")
 
 
+def add_copy_debris(folder: Path, beside: str) -> int:
+    """What a copy made on a Mac or Windows leaves in ``folder``: an AppleDouble file beside
+    ``beside``, ``.DS_Store`` and ``Thumbs.db``. Returns how many files it wrote."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"._{beside}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    return 3
+
+
+def upper_case_suffix(path: Path) -> Path:
+    """Rename ``x.wav`` to ``x.WAV``, as some archives and Windows tools leave it."""
+    return path.rename(path.with_suffix(path.suffix.upper()))
+
+
 def _speaker(seed: int, name: str, gender: str) -> Any:
     return random_speaker(np.random.default_rng([seed, len(name), *map(ord, name)]), name, gender)
 
@@ -49,7 +64,10 @@ def write_emodb(root: Path, seconds: float = 1.0) -> dict[str, Any]:
                 _voice(root / "wav" / f"{speaker}{text}{letter}a.wav", i * 100 + len(counts),
                        voice, emotion, seconds)  # fmt: skip
                 counts[emotion] += 1
-    return {"classes": dict(counts), "speakers": len(GENDERS), "files": sum(counts.values())}
+    upper_case_suffix(root / "wav" / "03a01Fa.wav")
+    debris = add_copy_debris(root / "wav", "03a01Fa.wav")
+    return {"classes": dict(counts), "speakers": len(GENDERS), "files": sum(counts.values()),
+            "debris": debris}  # fmt: skip
 
 
 def write_ravdess(root: Path, actors: int = 24, seconds: float = 1.0) -> dict[str, Any]:
@@ -67,7 +85,10 @@ def write_ravdess(root: Path, actors: int = 24, seconds: float = 1.0) -> dict[st
             counts[emotion] += 1
         _voice(folder / f"03-02-03-01-01-01-{actor:02d}.wav", actor, voice, "happy", 0.5)
         (folder / f"01-01-05-02-02-02-{actor:02d}.mp4").write_bytes(b"not audio")
-    return {"classes": dict(counts), "speakers": actors, "song": actors, "video": actors}
+    upper_case_suffix(root / "Actor_01" / "03-01-01-01-01-01-01.wav")
+    debris = add_copy_debris(root / "Actor_03", "03-01-05-01-01-01-03.wav")
+    return {"classes": dict(counts), "speakers": actors, "song": actors, "video": actors,
+            "debris": debris}  # fmt: skip
 
 
 def write_crema_d(root: Path, actors: int = 91, seconds: float = 1.0) -> dict[str, Any]:
@@ -90,7 +111,10 @@ def write_crema_d(root: Path, actors: int = 91, seconds: float = 1.0) -> dict[st
                    voice, code, seconds)  # fmt: skip
             counts[EMOTIONS[code]] += 1
     (root / "VideoDemographics.csv").write_text("\n".join(lines) + "\n")
-    return {"classes": dict(counts), "speakers": actors, "genders": dict(genders)}
+    upper_case_suffix(root / "AudioWAV" / "1001_DFA_ANG_HI.wav")
+    debris = add_copy_debris(root / "AudioWAV", "1001_DFA_ANG_HI.wav")
+    return {"classes": dict(counts), "speakers": actors, "genders": dict(genders),
+            "debris": debris}  # fmt: skip
 
 
 MSP_SPLITS = {"Train": 8, "Development": 3, "Test1": 3}
@@ -128,4 +152,5 @@ def write_msp_podcast(root: Path, seconds: float = 1.0) -> dict[str, Any]:
     labels = root / "Labels" / "labels_consensus.csv"
     labels.parent.mkdir(parents=True, exist_ok=True)
     labels.write_text("\n".join(rows) + "\n")
+    add_copy_debris(root / "Audios", "MSP-PODCAST_0001_0001.wav")  # never listed: harmless
     return {"kept": dict(kept), "speakers": sum(MSP_SPLITS.values())}

@@ -36,7 +36,11 @@ def _per_speaker(table: pd.DataFrame) -> set[int]:
 
 
 def test_emodb(corpora: dict) -> None:
+    """With a macOS copy's debris and one upper-case suffix (03a01Fa.WAV) in wav/."""
     table, info = _read(corpora, "emodb")
+    assert len(table) + sum(info["dropped"].values()) == corpora["emodb"][1]["files"]
+    assert info["left_out"] == {"copy debris": 3}
+    assert table.loc[table["utt_id"] == "03a01Fa", "audio_path"].item().endswith("03a01Fa.WAV")
     assert table["label"].value_counts().to_dict() == {"ang": 20, "hap": 20, "neu": 20, "sad": 20}
     assert info["dropped"] == {"boredom": 20, "fear": 20}
     assert table["speaker"].nunique() == 10 and _per_speaker(table) == {8}
@@ -50,7 +54,8 @@ def test_emodb(corpora: dict) -> None:
 def test_ravdess_skips_song_and_video_and_keeps_calm_apart(corpora: dict) -> None:
     table, info = _read(corpora, "ravdess")
     assert table["label"].value_counts().to_dict() == {"ang": 24, "hap": 24, "neu": 24, "sad": 24}
-    assert info["skipped"] == {"song": 24, "video": 24}
+    assert info["left_out"] == {"copy debris": 3, "song": 24, "video": 24}
+    assert "03-01-01-01-01-01-01" in set(table["utt_id"])  # its .WAV suffix read as .wav
     assert info["dropped"] == {"calm": 24, "disgust": 24, "fearful": 24, "surprised": 24}
     assert info["genders"] == {"F": 12, "M": 12}
     assert table.loc[table["speaker"] == "Actor_01", "gender"].unique().tolist() == ["M"]
@@ -60,6 +65,7 @@ def test_ravdess_skips_song_and_video_and_keeps_calm_apart(corpora: dict) -> Non
 
 def test_crema_d_takes_genders_from_the_demographics(corpora: dict) -> None:
     table, info = _read(corpora, "crema_d")
+    assert info["left_out"] == {"copy debris": 3} and "1001_DFA_ANG_HI" in set(table["utt_id"])
     assert table["label"].value_counts().to_dict() == {"ang": 91, "hap": 91, "neu": 91, "sad": 91}
     assert info["dropped"] == {"disgust": 91}
     assert table["speaker"].nunique() == 91 and _per_speaker(table) == {4}
@@ -72,8 +78,8 @@ def test_crema_d_takes_genders_from_the_demographics(corpora: dict) -> None:
 
 def test_msp_podcast_reads_the_split_and_drops_what_it_documents(corpora: dict) -> None:
     table, info = _read(corpora, "msp_podcast")
-    assert info["skipped"] == {"EmoClass O": 1, "EmoClass X": 1, "Split_Set Test2": 1,
-                               "unknown speaker": 1}  # fmt: skip
+    assert info["left_out"] == {"EmoClass O": 1, "EmoClass X": 1, "Split_Set Test2": 1,
+                                "unknown speaker": 1}  # fmt: skip
     assert info["dropped"] == {"surprise": sum(MSP_SPLITS.values())}
     speakers = table.groupby("split")["speaker"].nunique().to_dict()
     assert speakers == {"train": 8, "validation": 3, "test": 3}
@@ -88,10 +94,10 @@ def test_expected_counts_and_label_map_are_checked(corpora: dict) -> None:
 
 
 def test_wrong_layouts_name_the_file(corpora: dict, tmp_path: Path) -> None:
-    bad = tmp_path / "emodb" / "wav" / "03a01Xa.wav"
+    bad = tmp_path / "emodb" / "wav" / "03a01Xa.WAV"  # misnamed corpus audio: still an error
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"")
-    with pytest.raises(CorpusError, match=r"03a01Xa.wav: not an EmoDB name"):
+    with pytest.raises(CorpusError, match=r"03a01Xa.WAV: not an EmoDB name"):
         prepare_corpus("e", {"format": "emodb", "root": str(tmp_path / "emodb")})
     with pytest.raises(CorpusError, match=r"nowhere/wav: folder not found"):
         prepare_corpus("e", {"format": "emodb", "root": str(tmp_path / "nowhere")})

@@ -230,7 +230,7 @@ def test_released_models_are_dvc_artifacts_and_score_audio(project: Path, tmp_pa
         cwd=tmp_path, env=_env(project), capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "predict: 1 files, 1 windows" in done.stderr
+    assert "predict: 1 files (0 flagged), 1 windows" in done.stderr
     for command in blocks()["Using a trained model"]:  # as the README writes them
         words = shlex.split(command)
         ran = subprocess.run([str(BIN / words[0]), *words[1:]], cwd=project, env=_env(project),

@@ -104,5 +104,8 @@ def test_appledouble_files_are_ignored(tmp_path: Path) -> None:
     make_session(tmp_path, "Ses01F_impro01", [("Ses01F_impro01_F000", "sad")])
     folder = tmp_path / "Session1" / "dialog" / "EmoEvaluation"
     (folder / "._Ses01F_impro01.txt").write_bytes(b"\x00\x05\x16\x07 binary resource fork")
-    table, _ = iemocap.prepare(tmp_path)
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "notes.doc").write_bytes(b"not an evaluation")
+    table, info = iemocap.prepare(tmp_path)
     assert table["utt_id"].tolist() == ["Ses01F_impro01_F000"]
+    assert info["left_out"] == {"copy debris": 2, "not .txt": 1}

@@ -46,7 +46,7 @@ def test_reads_rows_maps_labels_and_numbers_segments(tmp_path: Path) -> None:
     assert rows.loc["audio/a[1]", "end_s"] == pytest.approx(3.0)  # clipped to the file
     assert rows.loc["audio/b", "speaker"] == "spk2" and rows.loc["audio/b", "session"] == "s1"
     assert rows.loc["audio/a[0]", "audio_path"] == str(tmp_path / "audio" / "a.wav")
-    assert info == {"rows": 4, "dropped": {"bored": 1}}
+    assert info == {"rows": 4, "dropped": {"bored": 1}, "left_out": {}}
 
 
 def test_whole_files_and_optional_columns(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline import EMOTIONS
 from pipeline.audio_check import probe_audio
+from pipeline.corpora import files
 from pipeline.errors import CorpusError
 
 
@@ -64,11 +65,13 @@ def label_table(
     mapping: Mapping[str, str | None],
     root: Path,
     expected_counts: Mapping[str, int] | None,
+    left_out: Counter[str],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The label table of whole-file utterances, and the counts for the label stage.
 
     ``rows`` hold ``utt_id, audio_path, speaker, gender, emotion`` (the corpus's class name)
     and optionally ``session`` and ``split``; the audio of every kept row is checked.
+    ``left_out``: the files (or label rows) the reader did not take, by reason.
     """
     dropped = Counter(r["emotion"] for r in rows if mapping[r["emotion"]] is None)
     kept = [{**r, "label": mapping[r["emotion"]]} for r in rows if mapping[r["emotion"]]]
@@ -87,20 +90,10 @@ def label_table(
     info = {
         "recordings": len(rows),
         "dropped": dict(sorted(dropped.items())),
+        "left_out": files.left_out(left_out),
         "speakers": sorted(set(table["speaker"])),
         "genders": dict(
             sorted(Counter(table.drop_duplicates("speaker")["gender"].dropna()).items())
         ),
     }
     return table, info
-
-
-def wav_files(folder: Path, pattern: str = "*.wav") -> list[Path]:
-    """The recordings in a corpus folder, sorted; an error naming the folder if there is none
-    (the usual sign of a root that points one level too high or too low)."""
-    if not folder.is_dir():
-        raise CorpusError(folder, "folder not found: is the corpus root right?")
-    found = sorted(folder.glob(pattern))
-    if not found:
-        raise CorpusError(folder, f"no {pattern} in it: is the corpus root right?")
-    return found

@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.corpora.coded import label_mapping, label_table, wav_files
+from pipeline.corpora import files
+from pipeline.corpora.coded import label_mapping, label_table
 from pipeline.errors import CorpusError
 
 EMOTIONS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral",
@@ -60,7 +61,8 @@ def prepare(
     mapping = label_mapping(DEFAULT_MAP, label_map, root)
     genders = read_genders(root / DEMOGRAPHICS)
     rows = []
-    for path in wav_files(root / "AudioWAV"):
+    listing = files.list_files(root / "AudioWAV", ".wav")
+    for path in listing.files:
         found = NAME.match(path.stem)
         if not found or found["emotion"] not in EMOTIONS:
             raise CorpusError(path, "not a CREMA-D name: expected like 1001_DFA_ANG_XX.wav "
@@ -72,4 +74,4 @@ def prepare(
             "utt_id": path.stem, "audio_path": str(path), "speaker": actor,
             "gender": genders[actor], "emotion": EMOTIONS[found["emotion"]],
         })  # fmt: skip
-    return label_table(rows, mapping, root, expected_counts)
+    return label_table(rows, mapping, root, expected_counts, listing.left_out)

@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.corpora.coded import label_mapping, label_table, wav_files
+from pipeline.corpora import files
+from pipeline.corpora.coded import label_mapping, label_table
 from pipeline.errors import CorpusError
 
 EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness",
@@ -39,7 +40,8 @@ def prepare(
     root = Path(root)
     mapping = label_mapping(DEFAULT_MAP, label_map, root)
     rows = []
-    for path in wav_files(root / "wav"):
+    listing = files.list_files(root / "wav", ".wav")
+    for path in listing.files:
         found = NAME.match(path.stem)
         if not found or found["emotion"] not in EMOTIONS:
             letters = "".join(EMOTIONS)
@@ -52,4 +54,4 @@ def prepare(
             "utt_id": path.stem, "audio_path": str(path), "speaker": found["speaker"],
             "gender": GENDERS[found["speaker"]], "emotion": EMOTIONS[found["emotion"]],
         })  # fmt: skip
-    return label_table(rows, mapping, root, expected_counts)
+    return label_table(rows, mapping, root, expected_counts, listing.left_out)

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.audio_check import probe_audio
+from pipeline.corpora import files
 from pipeline.corpora.coded import check_counts
 from pipeline.errors import CorpusError
 
@@ -108,18 +109,15 @@ def _sessions(root: Path) -> list[Path]:
     return sessions
 
 
-def read_turns(root: str | Path) -> list[Turn]:
-    """Every evaluated utterance of every session, in a stable order."""
+def read_turns(root: str | Path) -> tuple[list[Turn], Counter[str]]:
+    """Every evaluated utterance of every session, in a stable order, and the files of the
+    EmoEvaluation folders left out (copy debris, other files), by reason."""
     turns: list[Turn] = []
+    left_out: Counter[str] = Counter()
     for session in _sessions(Path(root)):
-        files = sorted(
-            p
-            for p in (session / "dialog" / "EmoEvaluation").glob("*.txt")
-            if not p.name.startswith("._")  # AppleDouble files of macOS-made copies
-        )
-        if not files:
-            raise CorpusError(session / "dialog" / "EmoEvaluation", "no <dialog>.txt files")
-        for path in files:
+        listing = files.list_files(session / "dialog" / "EmoEvaluation", ".txt")
+        left_out.update(listing.left_out)
+        for path in listing.files:
             turns.extend(parse_emo_evaluation(path))
     seen: dict[str, Turn] = {}
     for turn in turns:
@@ -131,7 +129,7 @@ def read_turns(root: str | Path) -> list[Turn]:
                 line=turn.line,
             )
         seen[turn.utt_id] = turn
-    return turns
+    return turns, left_out
 
 
 def wav_path(root: Path, utt_id: str) -> Path:
@@ -149,7 +147,7 @@ def prepare(
     loud error, the way SpeechBrain's recipe asserts its utterance count.
     """
     root = Path(root)
-    turns = read_turns(root)
+    turns, left_out = read_turns(root)
     kept = [t for t in turns if t.raw_label in MERGE]
     paths = [str(wav_path(root, t.utt_id)) for t in kept]
     audio = probe_audio(paths, root)
@@ -172,6 +170,7 @@ def prepare(
         "dropped": dict(
             sorted(Counter(t.raw_label for t in turns if t.raw_label not in MERGE).items())
         ),
+        "left_out": files.left_out(left_out),
         "merged_exc_into_hap": sum(t.raw_label == "exc" for t in kept),
         "speakers": sorted(set(table["speaker"])),
     }

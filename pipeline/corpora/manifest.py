@@ -236,7 +236,7 @@ def prepare(
         bad = table[~table["split"].isin(SPLITS)].iloc[0]
         raise CorpusError(csv_path, f"split: expected one of {SPLITS} on every row, got "
                           f"{bad['split']!r}", int(bad["line"]))  # fmt: skip
-    info = {"rows": len(read), "dropped": dict(sorted(dropped.items()))}
+    info = {"rows": len(read), "dropped": dict(sorted(dropped.items())), "left_out": {}}
     return table.drop(columns=["stem", "line"]), info
 
 

@@ -141,6 +141,7 @@ def prepare(
         "segments": int(sum(len(f) for f, _ in videos.values())),
         "videos": len(videos),
         "dropped": dict(sorted((k, v) for k, v in reasons.items() if v)),
+        "left_out": {},  # audio is looked up by video id, never listed: no file to leave out
         "multi_label": int((table["correct"].map(len) > 1).sum()),
     }
     return table.reset_index(drop=True), info

@@ -48,7 +48,7 @@ def prepare(
     if not labels.is_file():
         raise CorpusError(labels, "missing: MSP-Podcast's consensus labels (FileName, EmoClass, "
                           "SpkrID, Gender, Split_Set)")  # fmt: skip
-    rows, skipped = [], Counter()
+    rows, left_out = [], Counter()
     with labels.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
@@ -60,20 +60,20 @@ def prepare(
             values = {c: (record[c] or "").strip() for c in COLUMNS}
             code = values["EmoClass"]
             if code in NO_CLASS:
-                skipped[f"EmoClass {code}"] += 1
+                left_out[f"EmoClass {code}"] += 1
                 continue
             if code not in CLASSES:
                 known = sorted([*CLASSES, *NO_CLASS])
                 raise CorpusError(labels, f"EmoClass: expected one of {known}, got {code!r}", line)
             if values["SpkrID"].lower() == "unknown" or not values["SpkrID"]:
-                skipped["unknown speaker"] += 1
+                left_out["unknown speaker"] += 1
                 continue
             split = values["Split_Set"]
             if split not in splits:
                 if not split.startswith("Test"):
                     raise CorpusError(labels, "Split_Set: expected Train, Development or "
                                       f"Test<N>, got {split!r}", line)  # fmt: skip
-                skipped[f"Split_Set {split}"] += 1
+                left_out[f"Split_Set {split}"] += 1
                 continue
             rows.append({
                 "utt_id": Path(values["FileName"]).stem,
@@ -83,5 +83,4 @@ def prepare(
             })  # fmt: skip
     if not rows:
         raise CorpusError(labels, "no row with a class, a known speaker and a used split")
-    table, info = label_table(rows, mapping, root, expected_counts)
-    return table, {**info, "skipped": dict(sorted(skipped.items()))}
+    return label_table(rows, mapping, root, expected_counts, left_out)

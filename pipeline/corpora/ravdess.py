@@ -3,9 +3,10 @@
 A name is modality (01 audio-video, 02 video-only, 03 audio-only), vocal channel (01 speech,
 02 song), emotion (01 neutral, 02 calm, 03 happy, 04 sad, 05 angry, 06 fearful, 07
 disgust, 08 surprised), intensity, statement, repetition and actor (odd male, even female).
-Only audio-only speech is read; song files and video files (audio-video and video-only, any
-extension) are skipped and counted. Calm stays apart from neutral unless ``label_map`` maps
-it. The speech set has 1,440 recordings of 24 actors: 96 neutral, 192 of each other emotion.
+Only audio-only speech is read; song files, video files (audio-video and video-only, any
+extension) and copy debris (:mod:`pipeline.corpora.files`) are left out and counted. Calm
+stays apart from neutral unless ``label_map`` maps it. The speech set has 1,440 recordings of
+24 actors: 96 neutral, 192 of each other emotion.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.corpora import files
 from pipeline.corpora.coded import label_mapping, label_table
 from pipeline.errors import CorpusError
 
@@ -43,12 +45,15 @@ def prepare(
     actors = sorted(p for p in root.glob("Actor_*") if p.is_dir())
     if not actors:
         raise CorpusError(root, "no Actor_NN folders in it: is the corpus root right?")
-    rows, skipped = [], Counter()
+    rows, left_out = [], Counter()
     for folder in actors:
         number = ACTOR_DIR.match(folder.name)
         if not number:
             raise CorpusError(folder, "expected a folder named Actor_NN (two digits)")
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            if files.is_debris(path.relative_to(root)):
+                left_out[files.DEBRIS] += 1
+                continue
             found = NAME.match(path.stem)
             if not found:
                 raise CorpusError(path, "not a RAVDESS name: expected like 03-01-05-01-02-01-12"
@@ -58,10 +63,10 @@ def prepare(
                 raise CorpusError(path, f"actor {found['actor']} in the name, but the file is "
                                   f"in {folder.name}")  # fmt: skip
             if found["modality"] != "03" or path.suffix.lower() != ".wav":
-                skipped["video"] += 1
+                left_out["video"] += 1
                 continue
             if found["channel"] == "02":
-                skipped["song"] += 1
+                left_out["song"] += 1
                 continue
             actor = int(found["actor"])
             rows.append({
@@ -70,5 +75,4 @@ def prepare(
             })  # fmt: skip
     if not rows:
         raise CorpusError(root, "no audio-only speech file (03-01-*.wav) in the Actor folders")
-    table, info = label_table(rows, mapping, root, expected_counts)
-    return table, {**info, "skipped": dict(sorted(skipped.items()))}
+    return label_table(rows, mapping, root, expected_counts, left_out)
