@@ -56,7 +56,9 @@ def inspect_audio(paths: Iterable[str | Path]) -> tuple[dict[str, AudioInfo], di
     bad: dict[str, list[str]] = {MISSING: [], UNREADABLE: [], EMPTY: [], NON_FINITE: []}
     for path in dict.fromkeys(str(p) for p in paths):
         if not Path(path).is_file():
-            bad[MISSING].append(path)
+            variant = _case_variant(Path(path)) if len(bad[MISSING]) < _SHOWN else None
+            bad[MISSING].append(f"{path} (there is {variant.name}: names differ only in case)"
+                                if variant else path)  # fmt: skip
             continue
         try:
             info = sf.info(path)
@@ -71,6 +73,16 @@ def inspect_audio(paths: Iterable[str | Path]) -> tuple[dict[str, AudioInfo], di
             continue
         infos[path] = AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
     return infos, {kind: group for kind, group in bad.items() if group}
+
+
+def _case_variant(path: Path) -> Path | None:
+    """A file beside ``path`` whose name differs from it only in letter case (``x.WAV`` for
+    ``x.wav``): named in the error, since a reader that looks files up by name takes the
+    exact name and a copy may have changed the case."""
+    if not path.parent.is_dir():
+        return None
+    wanted = path.name.lower()
+    return next((p for p in path.parent.iterdir() if p.name.lower() == wanted), None)
 
 
 def describe(bad: dict[str, list[str]]) -> str:

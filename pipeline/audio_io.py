@@ -78,9 +78,10 @@ def _missing_wav_frames(path: str | Path, handle: sf.SoundFile) -> int:
     """Frames a WAV's ``data`` chunk declares beyond what the file holds.
 
     libsndfile quietly shortens a truncated WAV to the bytes present, so a copy cut off
-    mid-transfer reads as a shorter recording; the declared size tells. Other formats: 0.
+    mid-transfer reads as a shorter recording; the declared size tells. RIFF WAV and
+    WAVE_FORMAT_EXTENSIBLE only (RF64 and other formats: 0, not judged).
     """
-    if handle.format != "WAV":
+    if handle.format not in ("WAV", "WAVEX"):
         return 0
     with open(path, "rb") as raw:
         head = raw.read(12)
@@ -91,12 +92,16 @@ def _missing_wav_frames(path: str | Path, handle: sf.SoundFile) -> int:
                 return 0
             kind, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
             if kind == b"data":
-                if size == 0xFFFFFFFF:  # streamed WAV: size unknown
+                if size in UNKNOWN_SIZES:  # written while streaming: the size is not known
                     return 0
                 declared = size // (handle.channels * _sample_bytes(handle.subtype))
                 return max(declared - handle.frames, 0)
             raw.seek(size + (size & 1), 1)
     return 0
+
+
+UNKNOWN_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000)
+"""``data`` sizes streaming writers (sox, ffmpeg, arecord) put in a header they never fix."""
 
 
 def _sample_bytes(subtype: str) -> int:

@@ -30,6 +30,9 @@ SHORT_S = 0.25
 LONG_S = 3600.0
 """Longer than an hour: scored, but memory grows with the recording (docs/inference.md)."""
 
+BLOCK = 1 << 20
+"""Samples per channel measured at once by :func:`levels`."""
+
 WHY = {
     "low_rate": "sample rate {rate} Hz is below the {model_rate} Hz of the training audio: the "
     "bands above {nyquist} Hz are empty, unlike anything the model saw",
@@ -56,21 +59,38 @@ class Judged:
         return ";".join(self.flags)
 
 
+def below_model_rate(rate: float) -> bool:
+    """Audio the model cannot have been trained for: under the features' 16 kHz."""
+    return rate < SAMPLE_RATE
+
+
+def levels(samples: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(RMS per channel, RMS of the mono mix, share of samples at full scale), a block at a
+    time: no float64 copy of a long multichannel recording."""
+    n, channels = samples.shape
+    power, mix_power, full = np.zeros(channels), 0.0, 0
+    for a in range(0, n, BLOCK):
+        block = samples[a : a + BLOCK]
+        power += np.square(block, dtype=np.float64).sum(axis=0)
+        mix = block.mean(axis=1, dtype=np.float64)
+        mix_power += float(mix @ mix)
+        full += int(np.count_nonzero(np.abs(block) >= CLIPPED_LEVEL))
+    return np.sqrt(power / n), float(np.sqrt(mix_power / n)), full / samples.size
+
+
 def assess(samples: np.ndarray, rate: float, seconds: float, truncated_s: float = 0.0) -> Judged:
     """Flags of a recording, from its native (samples, channels) float samples in [-1, 1]."""
     found: dict[str, dict] = {}
-    if rate < SAMPLE_RATE:
+    if below_model_rate(rate):
         found["low_rate"] = {"rate": f"{rate:g}", "model_rate": SAMPLE_RATE,
                              "nyquist": f"{rate / 2:g}"}  # fmt: skip
     if len(samples):
-        channels = np.sqrt(np.mean(np.square(samples, dtype=np.float64), axis=0))
-        mix = float(np.sqrt(np.mean(np.square(samples.mean(axis=1), dtype=np.float64))))
+        channels, mix, share = levels(samples)
+        loudest = float(channels.max())
         if mix < SILENT_RMS:
             found["silent"] = {}
-        loudest = float(channels.max())
         if samples.shape[1] > 1 and loudest >= SILENT_RMS and mix < CANCELLED_RATIO * loudest:
             found["cancelled"] = {}
-        share = float(np.mean(np.abs(samples) >= CLIPPED_LEVEL))
         if share >= CLIPPED_SHARE:
             found["clipped"] = {"share": share}
     else:

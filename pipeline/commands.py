@@ -5,8 +5,8 @@
     menan export  MODEL --onnx model.onnx                the network as ONNX (checked)
 
 MODEL is a released model folder (``models/<regime>``) or a training run folder; AUDIO are
-files, folders (searched for audio) or CSV manifests (a ``path`` column, optional
-``start_s``/``end_s``). Errors are one line and exit status 1, as the stages'.
+files, folders (searched for audio) or CSV manifests (a ``path`` column; ``start_s`` and
+``end_s`` together, or neither). Errors are one line and exit status 1, as the stages'.
 
 Everything is checked before the first file is scored: the options, the device, the model,
 the manifests, the audio headers and the output path (:mod:`pipeline.user_output`: never
@@ -69,14 +69,13 @@ def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     model = EmotionModel.load(args.model, args.device if args.verb != "export" else "cpu")
     if args.verb == "export":
-        check_output(args.onnx, "export", model=args.model)
-        with _writing(args.onnx):
+        with _writing(args.onnx):  # export_onnx checks the path before it exports
             worst = model.export_onnx(args.onnx)
         log.info("wrote %s (onnxruntime matches torch within %.1e)", args.onnx, worst)
         return
     model.frames(args.window, args.hop)  # refused here, before the audio is gathered
     sources = AudioSources.gather(args.audio)
-    check_output(args.out, args.verb, sources.inputs, model=args.model)
+    check_output(args.out, args.verb, sources.inputs, model=model.given)
     options = {"window_s": args.window, "hop_s": args.hop, "n_jobs": args.n_jobs,
                "skip_bad": args.skip_bad, "allow_low_rate": args.allow_low_rate,
                "progress": sys.stderr.isatty()}  # fmt: skip

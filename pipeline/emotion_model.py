@@ -40,12 +40,13 @@ from tqdm import tqdm
 
 from pipeline import device as devices
 from pipeline.audio_check import describe, inspect_audio
-from pipeline.audio_io import Native, to_model_rate
-from pipeline.audio_quality import Judged, assess
+from pipeline.audio_io import Native
+from pipeline.audio_quality import Judged, below_model_rate
 from pipeline.batches import FrameStore
+from pipeline.corpora.files import DEBRIS, is_debris
 from pipeline.corpora.manifest import fit_to_file, read_rows
 from pipeline.errors import ConfigError, CorpusError, ModelError
-from pipeline.extract import CHUNK, featurize_judged
+from pipeline.extract import CHUNK, features_of, featurize_judged
 from pipeline.feature_store import Features
 from pipeline.features import (
     FRAMES_PER_SECOND,
@@ -53,14 +54,14 @@ from pipeline.features import (
     SAMPLE_RATE,
     WINDOW,
     PitchRange,
-    extract_many,
     settings,
 )
 from pipeline.inference import DeviceFrames, FoldModel
 from pipeline.params import validate_as
 from pipeline.regimes import REGIMES
-from pipeline.run_files import read_model
+from pipeline.run_files import model_file, read_model
 from pipeline.training.config import TrainConfig
+from pipeline.user_output import LEAD_COLUMNS, check_output
 from pipeline.workers import parallel
 
 log = logging.getLogger(__name__)
@@ -113,24 +114,16 @@ class AudioSources:
         """Files as they are, folders searched for audio, CSV manifests read row by row.
 
         A manifest is the pipeline's own manifest format (:func:`pipeline.corpora.manifest.
-        read_rows`): a ``path`` column (relative to the CSV's folder, or absolute) and
-        optional ``start_s``/``end_s``; other columns (speaker, label) are ignored. A source
-        that does not exist is an error at once.
+        read_rows`): a ``path`` column (relative to the CSV's folder, or absolute), and
+        ``start_s`` and ``end_s`` together or neither; other columns (speaker, label) are
+        ignored. A source that does not exist is an error at once.
         """
         found = cls()
         for source in map(Path, sources):
             if not source.exists():
                 raise CorpusError(source, "no such file or folder")
             if source.is_dir():
-                files = sorted(p for p in source.rglob("*") if p.is_file())
-                audio = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
-                others = Counter(p.suffix.lower() or "(none)" for p in files
-                                 if p.suffix.lower() not in AUDIO_SUFFIXES)  # fmt: skip
-                if others:
-                    kinds = ", ".join(f"{n} {s}" for s, n in sorted(others.items()))
-                    log.info("%s: %d files that are not audio left out (%s)", source,
-                             sum(others.values()), kinds)  # fmt: skip
-                found.segments += [Segment(str(p)) for p in audio]
+                found.segments += [Segment(str(p)) for p in _audio_in(source)]
             elif source.suffix.lower() == ".csv":
                 problems: list[CorpusError] = []
                 for row in read_rows(source, ("path",), problems):
@@ -143,6 +136,24 @@ class AudioSources:
         found.inputs += [s.path for s in found.segments]
         found.problems = {k: v for k, v in found.problems.items() if v}
         return found
+
+
+def _audio_in(folder: Path) -> list[Path]:
+    """The audio files below ``folder``, by suffix in any case; copy debris and other files
+    are left out and counted in the log (:mod:`pipeline.corpora.files`'s rule)."""
+    audio, others = [], Counter()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if is_debris(path.relative_to(folder)):
+            others[DEBRIS] += 1
+        elif path.suffix.lower() in AUDIO_SUFFIXES:
+            audio.append(path)
+        else:
+            others[path.suffix.lower() or "(no suffix)"] += 1
+    if others:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(others.items()))
+        log.info("%s: %d files that are not audio left out (%s)", folder,
+                 sum(others.values()), kinds)  # fmt: skip
+    return audio
 
 
 def windows(n_frames: int, width: int, hop: int) -> list[tuple[int, int]]:
@@ -172,8 +183,9 @@ Recording = tuple[Segment, np.ndarray, float, Judged]
 class EmotionModel:
     """A model folder ready to score audio; see the module docstring."""
 
-    def __init__(self, model: FoldModel, saved: dict[str, Any], where: str, folder: Path):
-        self.model, self.device, self.folder = model, where, folder
+    def __init__(self, model: FoldModel, saved: dict[str, Any], where: str, given: Path):
+        self.model, self.device, self.given = model, where, given
+        self.folder = model_file(given).parent  # the folder of its model.pt
         self.emotions: list[str] = list(saved["emotions"])
         self.regime: str = saved["regime"]
         features = saved["features"]
@@ -188,10 +200,11 @@ class EmotionModel:
         same typed rules as params.yaml's ``train``, the statistics and weights are finite,
         the regime is one of the four, and the features are the ones this pipeline makes.
         """
-        folder = Path(folder)
         where = devices.check(device, "device")
-        saved = read_model(folder)
-        path = folder if folder.name == "model.pt" else folder / "model.pt"
+        given = Path(folder)
+        path = model_file(given)
+        folder = path.parent
+        saved = read_model(path)
         _check_saved(saved, path)
         if folder.name in REGIMES and folder.name != saved["regime"]:
             log.warning("%s holds a %s model, not %s (model.pt says regime %s)", folder,
@@ -204,7 +217,7 @@ class EmotionModel:
         log.info("model %s: regime %s, seed %s, %d emotions, %g s crop, on %s", folder,
                  saved["regime"], saved["seed"], len(saved["emotions"]),
                  model.max_frames / FRAMES_PER_SECOND, where)  # fmt: skip
-        return cls(model, saved, where, folder)
+        return cls(model, saved, where, given)
 
     @property
     def about(self) -> dict[str, str]:
@@ -293,16 +306,13 @@ class EmotionModel:
         native = Native(float_samples(audio), int(sample_rate))
         if not np.isfinite(native.samples).all():
             raise CorpusError("<samples>", "NaN or infinite samples")
-        if sample_rate < SAMPLE_RATE and not allow_low_rate:
+        if below_model_rate(sample_rate) and not allow_low_rate:
             raise CorpusError("<samples>", f"sample rate {sample_rate:g} Hz: {LOW_RATE}")
-        mono = to_model_rate(native)
-        if len(mono) < WINDOW:
+        if len(native.samples) / sample_rate < FRAME_S:
             raise CorpusError("<samples>", f"shorter than one frame ({FRAME_S:g} s)")
-        seconds = len(mono) / SAMPLE_RATE
-        judged = assess(native.samples, sample_rate, seconds)
+        features, seconds, judged = features_of(native, self.pitch_range)
         if judged.flags:
             log.warning("<samples>: %s", judged.message)
-        [features] = extract_many([mono], self.pitch_range)
         return Segment("<samples>"), features, seconds, judged
 
     def _files(
@@ -316,7 +326,7 @@ class EmotionModel:
         does. A file that then fails to decode midway is an error too, or skipped.
         """
         infos, bad = inspect_audio(s.path for s in sources.segments)
-        bad = {**sources.problems, **bad}
+        bad = {**{k: list(v) for k, v in sources.problems.items()}, **bad}
         good: list[Segment] = []
         for segment in sources.segments:
             info = infos.get(segment.path)
@@ -333,7 +343,7 @@ class EmotionModel:
                 bad.setdefault(SHORTER_THAN_A_FRAME, []).append(
                     f"{segment.named} [{segment.start_s}, {end:g})"
                 )
-            elif info.samplerate < SAMPLE_RATE and not allow_low_rate:
+            elif below_model_rate(info.samplerate) and not allow_low_rate:
                 bad.setdefault(LOW_RATE, []).append(f"{segment.named} ({info.samplerate} Hz)")
             else:
                 good.append(Segment(segment.path, segment.start_s, end, segment.where))
@@ -395,14 +405,17 @@ class EmotionModel:
             rows.append((segment.path, segment.start_s, end, MEAN, judged.column))
             p_rows.append(probs[members].mean(axis=0))
             v_rows.append(v[members].mean(axis=0))
-        table = pd.DataFrame(rows, columns=["path", "start_s", "end_s", "window", "flags"])
+        table = pd.DataFrame(rows, columns=[*LEAD_COLUMNS, "flags"])
         return Scored(table, np.stack(p_rows), np.stack(v_rows))
 
     def export_onnx(self, target: str | Path) -> float:
         """The encoder and emotion head, standardization included, as ONNX, checked against
-        torch with onnxruntime; returns the largest difference found."""
+        torch with onnxruntime; returns the largest difference found. ``target`` passes
+        :func:`pipeline.user_output.check_output` first: never a folder, a model file or a
+        file ``menan`` did not write."""
         from pipeline.onnx_export import export
 
+        check_output(Path(target), "export", model=self.given)
         return export(self.model, Path(target), self.about)
 
 
@@ -413,8 +426,11 @@ def _check_saved(saved: dict[str, Any], path: Path) -> None:
         validate_as(TrainConfig, saved["config"], f"{path} config")
     except ConfigError as exc:
         raise ModelError(path, f"stored settings are not valid ({exc})") from None
-    expected = settings(PitchRange(saved["features"]["f0_min_hz"],
-                                   saved["features"]["f0_max_hz"]))  # fmt: skip
+    try:
+        expected = settings(PitchRange(saved["features"]["f0_min_hz"],
+                                       saved["features"]["f0_max_hz"]))  # fmt: skip
+    except ConfigError as exc:
+        raise ModelError(path, f"its pitch range cannot be used ({exc})") from None
     if saved["features"] != expected:
         raise ModelError(
             path, f"trained on other features ({saved['features']}); this pipeline makes "

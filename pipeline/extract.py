@@ -20,7 +20,14 @@ import pandas as pd
 from joblib import delayed
 from tqdm import tqdm
 
-from pipeline.audio_io import SAMPLE_RATE, load_segment, read_native, speed_perturb, to_model_rate
+from pipeline.audio_io import (
+    SAMPLE_RATE,
+    Native,
+    load_segment,
+    read_native,
+    speed_perturb,
+    to_model_rate,
+)
 from pipeline.audio_quality import Judged, assess
 from pipeline.errors import CorpusError
 from pipeline.feature_store import feature_writer
@@ -63,13 +70,18 @@ def featurize_judged(
                 raise
             out.append((index, None, 0.0, str(exc)))
             continue
-        audio = to_model_rate(native)
-        seconds = len(audio) / SAMPLE_RATE
-        judged = assess(native.samples, native.rate, seconds, native.truncated_s)
-        del native
-        [features] = extract_many([audio], pitch_range)
-        out.append((index, features, seconds, judged))
+        out.append((index, *features_of(native, pitch_range)))
     return out
+
+
+def features_of(native: Native, pitch_range: PitchRange) -> tuple[np.ndarray, float, Judged]:
+    """Decoded audio's features (of its 16 kHz mono mix), its seconds, and its flags judged
+    on the samples as they were decoded (:func:`pipeline.audio_quality.assess`)."""
+    audio = to_model_rate(native)
+    seconds = len(audio) / SAMPLE_RATE
+    judged = assess(native.samples, native.rate, seconds, native.truncated_s)
+    [features] = extract_many([audio], pitch_range)
+    return features, seconds, judged
 
 
 def extract_table(

@@ -47,7 +47,9 @@ CURVE = "curve.json"
 SUMMARY = "fold.json"
 SPLITS = ("val", "test")
 MODEL_FORMAT = 1
-"""Version of ``model.pt``'s content; a reader refuses any other."""
+"""Version of ``model.pt``'s content; a reader refuses any other. A model's stored settings
+are checked against today's ``TrainConfig`` when it is loaded, so a change to the ``train``
+settings' schema comes with a new format number."""
 MODEL_KEYS = ("format", "state_dict", "regime", "seed", "config", "train_speakers", "mean",
               "std", "emotions", "features")  # fmt: skip
 FEATURE_KEYS = ("channels", "sample_rate", "window", "hop", "f0_min_hz", "f0_max_hz")
@@ -179,6 +181,12 @@ def read_predictions(run: Path) -> pd.DataFrame:
     return pd.read_parquet(run / PREDICTIONS)
 
 
+def model_file(path: str | Path) -> Path:
+    """The ``model.pt`` a model argument means: the file itself, or the one in the folder."""
+    path = Path(path)
+    return path if path.name == MODEL else path / MODEL
+
+
 def read_model(folder: Path) -> dict[str, Any]:
     """``model.pt`` of a run or a released model, every tensor on the CPU whatever device
     trained it; a clear error for a missing file, another format or a file that is not one.
@@ -187,8 +195,7 @@ def read_model(folder: Path) -> dict[str, Any]:
 
     import torch
 
-    path = Path(folder)
-    path = path if path.name == MODEL else path / MODEL
+    path = model_file(folder)
     if not path.is_file():
         raise ModelError(path.parent, f"no {MODEL} in it: not a run or a released model folder")
     try:

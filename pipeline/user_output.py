@@ -46,7 +46,11 @@ def check_output(
     target: Path, kind: str, inputs: Iterable[str | Path] = (), model: Path | None = None
 ) -> None:
     """Refuse ``target`` for ``kind`` (an :class:`OutputError`) unless every rule of the
-    module docstring holds. Nothing is written, except a probe file that is removed."""
+    module docstring holds. Nothing is written, except a probe file that is removed.
+
+    ``model``: what the user named as the model. A folder (a released model, a run) is kept
+    free of anything else: DVC would drop a stranger there at its next checkout. A bare
+    ``model.pt`` protects itself (no output suffix can name it)."""
     target = Path(target)
     allowed = SUFFIXES[kind]
     if target.is_dir():
@@ -54,11 +58,10 @@ def check_output(
     if target.suffix.lower() not in allowed:
         raise OutputError(target, f"expected a {' or '.join(allowed)} file name for {kind}")
     resolved = _resolve(target)
-    folder = None if model is None else model if model.is_dir() else model.parent
-    if folder is not None and resolved.is_relative_to(_resolve(folder)):
+    if model is not None and model.is_dir() and resolved.is_relative_to(_resolve(model)):
         raise OutputError(target, f"lies inside the model folder {model}; write it elsewhere")
     for source in inputs:
-        if _resolve(Path(source)) == resolved:
+        if _resolve(Path(source)) == resolved or _same_file(target, Path(source)):
             raise OutputError(target, f"is an input of this run ({source}); it is only read")
     exists = target.exists() or target.is_symlink()
     if exists and (not target.is_file() or _kind_of(target) != kind):
@@ -71,6 +74,14 @@ def check_output(
 
 def _resolve(path: Path) -> Path:
     return Path(os.path.realpath(path))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file under two names (a hard link, a case-insensitive file system)."""
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _kind_of(path: Path) -> str | None:

@@ -66,6 +66,8 @@ def write_emodb(root: Path, seconds: float = 1.0) -> dict[str, Any]:
                 counts[emotion] += 1
     upper_case_suffix(root / "wav" / "03a01Fa.wav")
     debris = add_copy_debris(root / "wav", "03a01Fa.wav")
+    (root / "wav" / "old").mkdir()  # an earlier copy kept in a subfolder: counted, not read
+    (root / "wav" / "old" / "03a01Wa.wav").write_bytes((root / "wav" / "03a01Wa.wav").read_bytes())
     return {"classes": dict(counts), "speakers": len(GENDERS), "files": sum(counts.values()),
             "debris": debris}  # fmt: skip
 

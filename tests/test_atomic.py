@@ -54,6 +54,16 @@ def test_an_existing_folder_is_never_replaced_unless_the_stage_owns_it(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"user", target.name})
 
 
+def test_a_folder_that_appears_while_writing_is_not_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "out.onnx"
+    with pytest.raises(OutputError, match="existing folder"), atomic_path(target) as tmp:
+        tmp.write_text("graph")
+        target.mkdir()  # another process made a folder there meanwhile
+        (target / "theirs").write_text("kept")
+    assert (target / "theirs").read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.onnx"]
+
+
 def _table(**overrides) -> pd.DataFrame:
     row = {
         "utt_id": "u1", "corpus": "c", "audio_path": "a.wav", "start_s": 0.0, "end_s": 1.0,

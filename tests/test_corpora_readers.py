@@ -39,7 +39,7 @@ def test_emodb(corpora: dict) -> None:
     """With a macOS copy's debris and one upper-case suffix (03a01Fa.WAV) in wav/."""
     table, info = _read(corpora, "emodb")
     assert len(table) + sum(info["dropped"].values()) == corpora["emodb"][1]["files"]
-    assert info["left_out"] == {"copy debris": 3}
+    assert info["left_out"] == {"copy debris": 3, ".wav in a subfolder": 1}
     assert table.loc[table["utt_id"] == "03a01Fa", "audio_path"].item().endswith("03a01Fa.WAV")
     assert table["label"].value_counts().to_dict() == {"ang": 20, "hap": 20, "neu": 20, "sad": 20}
     assert info["dropped"] == {"boredom": 20, "fear": 20}

@@ -109,3 +109,13 @@ def test_appledouble_files_are_ignored(tmp_path: Path) -> None:
     table, info = iemocap.prepare(tmp_path)
     assert table["utt_id"].tolist() == ["Ses01F_impro01_F000"]
     assert info["left_out"] == {"copy debris": 2, "not .txt": 1}
+
+
+def test_a_wav_whose_name_differs_only_in_case_is_named(tmp_path: Path) -> None:
+    """IEMOCAP's audio is looked up by name; a copy that upper-cased a suffix gets an error
+    naming the file it found."""
+    make_session(tmp_path, "Ses01F_impro01", [("Ses01F_impro01_F000", "sad")])
+    wav = iemocap.wav_path(tmp_path, "Ses01F_impro01_F000")
+    wav.rename(wav.with_suffix(".WAV"))
+    with pytest.raises(CorpusError, match=r"there is Ses01F_impro01_F000.WAV: names differ only"):
+        iemocap.prepare(tmp_path)

@@ -22,7 +22,7 @@ import torch
 from pipeline import commands
 from pipeline.audio_quality import assess
 from pipeline.corpora import manifest
-from pipeline.emotion_model import EmotionModel, float_samples
+from pipeline.emotion_model import AudioSources, EmotionModel, float_samples
 from pipeline.errors import ConfigError, CorpusError, ModelError, OutputError
 from tests.conftest import REPO, tree_digest, write_tone
 
@@ -151,8 +151,13 @@ def test_an_earlier_output_is_replaced_and_a_file_of_the_users_is_not(
     ],
 )
 def test_bad_options_and_outputs_are_one_line_before_any_work(
-    user: dict, argv: list[str], error: type, words: str
+    user: dict, argv: list[str], error: type, words: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("audio was scored before the check")
+
+    monkeypatch.setattr(EmotionModel, "score", no_work)
+    monkeypatch.setattr("pipeline.onnx_export.export", no_work)
     filled = [a.format(model=user["model"], audio=user["audio"]) for a in argv]
     with pytest.raises(error, match=words.replace("(", r"\(")):
         commands.main(filled)
@@ -357,3 +362,89 @@ def test_python_m_pipeline_commands_is_the_command() -> None:
     done = subprocess.run([sys.executable, "-m", "pipeline.commands", "--help"], cwd=REPO,
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0 and "predict" in done.stdout
+
+
+def test_the_python_api_checks_its_export_path_and_a_bare_model_file(
+    user: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = EmotionModel.load(user["model"], "cpu")
+    before = user["audio"].read_bytes()
+    with pytest.raises(OutputError, match=r"expected a \.onnx"):
+        model.export_onnx(user["audio"])
+    assert user["audio"].read_bytes() == before
+    # a bare model.pt: outputs beside it are fine, the file itself is never an output
+    monkeypatch.chdir(user["model"])
+    commands.main(["predict", "model.pt", str(user["audio"]), "-o", "p.csv", "--n-jobs", "1"])
+    assert (user["model"] / "p.csv").is_file()
+    regime = user["root"] / "menan"
+    regime.mkdir()
+    (regime / "model.pt").write_bytes((user["model"] / "model.pt").read_bytes())
+    EmotionModel.load(regime / "model.pt", "cpu")
+    assert "holds a ec_only model, not menan" in caplog.text
+
+
+def test_copy_debris_in_a_folder_is_left_out_and_bad_rows_are_listed_once(
+    user: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    folder = user["audio"].parent
+    (folder / "._a.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (folder / ".DS_Store").write_bytes(b"Bud1")
+    model = EmotionModel.load(user["model"], "cpu")
+    table = model.predict(folder, progress=False)
+    assert set(table["path"]) == {str(user["audio"])}
+    assert "2 files that are not audio left out (2 copy debris)" in caplog.text
+    (user["root"] / "m.csv").write_text("path,start_s,end_s\nu/rec/a.wav,0,1\nu/rec/a.wav,-1,1\n")
+    sources = AudioSources.gather([user["root"] / "m.csv"])
+    for _ in range(2):  # one AudioSources, scored twice: its bad row is listed once each time
+        caplog.clear()
+        model.embed(sources, skip_bad=True, progress=False)
+        assert caplog.text.count("need 0 <= start_s < end_s") == 1
+
+
+def test_long_recordings_are_computed_in_blocks_with_the_same_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The per-frame channels a block at a time and RAPT's input a block at a time give the
+    numbers of one pass (fixtures are shorter than one block, so shrink the blocks)."""
+    from pipeline import features
+
+    t = np.arange(3 * 16_000) / 16_000
+    voice = 0.2 * np.sin(2 * np.pi * 140 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    audio = (voice + 0.01 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+    whole = features.extract(audio)
+    monkeypatch.setattr(features, "BLOCK_FRAMES", 37)
+    monkeypatch.setattr(features, "_SEND_BLOCK", 1000)
+    assert len(features.blocks(len(whole))) == 9  # 297 frames
+    np.testing.assert_array_equal(features.extract(audio), whole)
+
+
+def test_flags_for_clipping_and_cancelling_channels_follow_their_thresholds() -> None:
+    t = np.arange(16_000) / 16_000
+    tone = (0.3 * np.sin(2 * np.pi * 140 * t)).astype(np.float32)
+    clipped = np.clip(tone * 10, -1, 1)[:, None]
+    assert "clipped" in assess(clipped, 16_000, 1.0).flags
+    mostly = tone[:, None].copy()
+    mostly[:10] = 1.0  # 0.06 % at full scale: under the 0.1 % threshold
+    assert "clipped" not in assess(mostly, 16_000, 1.0).flags
+    assert assess(np.stack([tone, -tone], 1), 16_000, 1.0).flags == ("silent", "cancelled")
+    assert assess(np.stack([tone, -0.5 * tone], 1), 16_000, 1.0).flags == ()  # -6 dB: not cancelled
+    assert assess(np.stack([tone, -0.85 * tone], 1), 16_000, 1.0).flags == ("cancelled",)
+
+
+def test_a_streamed_wav_is_not_called_truncated_and_a_cut_wavex_is(tmp_path: Path) -> None:
+    import struct
+
+    from pipeline.audio_io import read_native
+
+    noise = (0.1 * np.random.default_rng(0).standard_normal((16_000, 2))).astype(np.float32)
+    sf.write(tmp_path / "s.wav", noise, 16_000, subtype="PCM_16")
+    data = bytearray((tmp_path / "s.wav").read_bytes())
+    at = data.find(b"data")
+    data[at + 4 : at + 8] = struct.pack("<I", 0x7FFFFFFF)  # what streaming writers leave
+    (tmp_path / "s.wav").write_bytes(bytes(data))
+    assert read_native(tmp_path / "s.wav").truncated_s == 0
+    sf.write(tmp_path / "x.wav", noise, 16_000, subtype="PCM_16", format="WAVEX")
+    whole = (tmp_path / "x.wav").read_bytes()
+    (tmp_path / "x.wav").write_bytes(whole[: len(whole) // 2])
+    assert read_native(tmp_path / "x.wav").truncated_s == pytest.approx(0.5, abs=0.01)

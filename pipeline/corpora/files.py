@@ -45,22 +45,23 @@ class Listing:
     left_out: Counter[str] = field(default_factory=Counter)
 
 
-def list_files(folder: Path, suffix: str, recursive: bool = False) -> Listing:
-    """The files of ``folder`` (below it, if ``recursive``) ending in ``suffix`` in any case;
-    debris and other files counted as left out. An error names the folder when it does not
-    exist or holds no such file (the usual sign of a root one level off)."""
+def list_files(folder: Path, suffix: str) -> Listing:
+    """The files directly in ``folder`` ending in ``suffix`` in any case; every other file
+    below it is counted as left out: copy debris, another suffix, or (with the suffix) in a
+    subfolder. An error names the folder when it does not exist or holds no such file (the
+    usual sign of a root one level off)."""
     if not folder.is_dir():
         raise CorpusError(folder, "folder not found: is the corpus root right?")
     listing = Listing()
-    for path in sorted(folder.rglob("*") if recursive else folder.iterdir()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if is_debris(path.relative_to(folder)):
-            if path.is_file():
-                listing.left_out[DEBRIS] += 1
-        elif path.is_file():
-            if has_suffix(path, suffix):
-                listing.files.append(path)
-            else:
-                listing.left_out[f"not {suffix}"] += 1
+            listing.left_out[DEBRIS] += 1
+        elif not has_suffix(path, suffix):
+            listing.left_out[f"not {suffix}"] += 1
+        elif path.parent != folder:
+            listing.left_out[f"{suffix} in a subfolder"] += 1
+        else:
+            listing.files.append(path)
     if not listing.files:
         raise CorpusError(folder, f"no *{suffix} in it: is the corpus root right?")
     return listing

@@ -167,7 +167,7 @@ def _train_and_write(
     for runs, target in items:
         state_path = target.with_name(f"{target.name}.state.pt")
         results = train_pack(store, labels, runs, regime, config, state_path, report, frames)
-        with atomic_path(target) as tmp:
+        with atomic_path(target, replace_dir=True) as tmp:  # the cache's own folder
             for run, per_fold in zip(runs, results, strict=True):
                 for fold, result in zip(run.folds, per_fold, strict=True):
                     where = run_files.run_dir(tmp, fold["fold"], run.seed)
