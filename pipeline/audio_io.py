@@ -36,7 +36,8 @@ class Native:
     samples: np.ndarray
     rate: int
     truncated_s: float = 0.0
-    """Seconds a WAV's header promises beyond the data the file holds (0: complete)."""
+    """Seconds a WAV's header promises beyond the data the file holds (0: complete, or not
+    judged): :func:`truncated_seconds`, which only ``menan`` asks."""
 
 
 def read_native(path: str | Path, start_s: float = 0.0, end_s: float | None = None) -> Native:
@@ -52,12 +53,11 @@ def read_native(path: str | Path, start_s: float = 0.0, end_s: float | None = No
             stop = handle.frames if end_s is None else min(round(end_s * rate), handle.frames)
             handle.seek(start)
             audio = handle.read(max(stop - start, 0), dtype="float32", always_2d=True)
-            missing = _missing_wav_frames(path, handle)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise CorpusError(path, f"could not decode audio ({exc})") from exc
     if not np.isfinite(audio).all():
         raise CorpusError(path, f"NaN or infinite samples in [{start_s}, {end_s}) s")
-    return Native(audio, rate, missing / rate)
+    return Native(audio, rate)
 
 
 def to_model_rate(native: Native) -> np.ndarray:
@@ -74,40 +74,43 @@ def load_segment(path: str | Path, start_s: float = 0.0, end_s: float | None = N
     return to_model_rate(read_native(path, start_s, end_s))
 
 
-def _missing_wav_frames(path: str | Path, handle: sf.SoundFile) -> int:
-    """Frames a WAV's ``data`` chunk declares beyond what the file holds.
+def truncated_seconds(path: str | Path) -> float:
+    """Seconds a WAV's ``data`` chunk declares beyond what the file holds.
 
     libsndfile quietly shortens a truncated WAV to the bytes present, so a copy cut off
     mid-transfer reads as a shorter recording; the declared size tells. RIFF WAV and
-    WAVE_FORMAT_EXTENSIBLE only (RF64 and other formats: 0, not judged).
+    WAVE_FORMAT_EXTENSIBLE with a known sample size only (RF64, compressed subtypes and other
+    formats: 0, not judged). A second read of the header, so the pipeline's own loading
+    (:func:`load_segment`) never pays for it.
     """
-    if handle.format not in ("WAV", "WAVEX"):
-        return 0
+    info = sf.info(str(path))
+    width = SAMPLE_BYTES.get(info.subtype)
+    if info.format not in ("WAV", "WAVEX") or width is None:
+        return 0.0
     with open(path, "rb") as raw:
         head = raw.read(12)
         if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return 0
+            return 0.0
         while chunk := raw.read(8):
             if len(chunk) < 8:
-                return 0
+                return 0.0
             kind, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
             if kind == b"data":
                 if size in UNKNOWN_SIZES:  # written while streaming: the size is not known
-                    return 0
-                declared = size // (handle.channels * _sample_bytes(handle.subtype))
-                return max(declared - handle.frames, 0)
+                    return 0.0
+                declared = size // (info.channels * width)
+                return max(declared - info.frames, 0) / info.samplerate
             raw.seek(size + (size & 1), 1)
-    return 0
+    return 0.0
 
 
 UNKNOWN_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000)
 """``data`` sizes streaming writers (sox, ffmpeg, arecord) put in a header they never fix."""
 
 
-def _sample_bytes(subtype: str) -> int:
-    sizes = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
-             "DOUBLE": 8, "ULAW": 1, "ALAW": 1}  # fmt: skip
-    return sizes.get(subtype, 2)
+SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
+                "DOUBLE": 8, "ULAW": 1, "ALAW": 1}  # fmt: skip
+"""Bytes per sample of the uncompressed WAV subtypes."""
 
 
 def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:

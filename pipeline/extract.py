@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from pipeline.audio_io import (
     read_native,
     speed_perturb,
     to_model_rate,
+    truncated_seconds,
 )
 from pipeline.audio_quality import Judged, assess
 from pipeline.errors import CorpusError
@@ -70,6 +72,7 @@ def featurize_judged(
                 raise
             out.append((index, None, 0.0, str(exc)))
             continue
+        native = replace(native, truncated_s=truncated_seconds(path))
         out.append((index, *features_of(native, pitch_range)))
     return out
 

@@ -435,7 +435,7 @@ def test_flags_for_clipping_and_cancelling_channels_follow_their_thresholds() ->
 def test_a_streamed_wav_is_not_called_truncated_and_a_cut_wavex_is(tmp_path: Path) -> None:
     import struct
 
-    from pipeline.audio_io import read_native
+    from pipeline.audio_io import truncated_seconds
 
     noise = (0.1 * np.random.default_rng(0).standard_normal((16_000, 2))).astype(np.float32)
     sf.write(tmp_path / "s.wav", noise, 16_000, subtype="PCM_16")
@@ -443,8 +443,8 @@ def test_a_streamed_wav_is_not_called_truncated_and_a_cut_wavex_is(tmp_path: Pat
     at = data.find(b"data")
     data[at + 4 : at + 8] = struct.pack("<I", 0x7FFFFFFF)  # what streaming writers leave
     (tmp_path / "s.wav").write_bytes(bytes(data))
-    assert read_native(tmp_path / "s.wav").truncated_s == 0
+    assert truncated_seconds(tmp_path / "s.wav") == 0
     sf.write(tmp_path / "x.wav", noise, 16_000, subtype="PCM_16", format="WAVEX")
     whole = (tmp_path / "x.wav").read_bytes()
     (tmp_path / "x.wav").write_bytes(whole[: len(whole) // 2])
-    assert read_native(tmp_path / "x.wav").truncated_s == pytest.approx(0.5, abs=0.01)
+    assert truncated_seconds(tmp_path / "x.wav") == pytest.approx(0.5, abs=0.01)
