@@ -46,7 +46,7 @@ def _stage_seconds(root: Path, address: str | None) -> float:
     args = ["menan", "labels.parquet", "f.parquet", "s.parquet", "folds.json", "out", "plot.json"]
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "stages.train_regime", *args],
+        [sys.executable, "-m", "stages.train", *args],
         cwd=root, env=env, check=True, capture_output=True,
     )  # fmt: skip
     return time.perf_counter() - started

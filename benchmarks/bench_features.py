@@ -19,14 +19,11 @@ import numpy as np
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
-from pipeline import feature_store
-from pipeline.audio_io import SAMPLE_RATE, load_segment, speed_perturb
-from pipeline.corpora import prepare_corpus
-from pipeline.demo.corpora import IEMOCAP_DIR, write_demo
-from pipeline.extract import extract_table
-from pipeline.features import (
-    CHANNELS,
-    PitchRange,
+from pipeline.data.corpora import prepare_corpus
+from pipeline.data.demo.corpora import IEMOCAP_DIR, write_demo
+from pipeline.features import store as feature_store
+from pipeline.features.audio import SAMPLE_RATE, load_segment, speed_perturb
+from pipeline.features.channels import (
     align_pitch,
     fill_unvoiced,
     frames_of,
@@ -35,6 +32,8 @@ from pipeline.features import (
     nccf,
     rapt_isolated,
 )
+from pipeline.features.extract import extract_table
+from pipeline.features.spec import CHANNELS, PitchRange
 from pipeline.params import load_params
 
 SPEEDS = (0.8, 0.9, 1.1, 1.2)

@@ -29,11 +29,11 @@ import soundfile as sf
 import torch
 import yaml
 
-from pipeline import run_files
-from pipeline.demo.corpora import IEMOCAP_DIR, write_demo
-from pipeline.emotion_model import EmotionModel
-from pipeline.features import PitchRange, settings
-from pipeline.model import EmotionSpeakerNet
+from pipeline.data.demo.corpora import IEMOCAP_DIR, write_demo
+from pipeline.features.spec import PitchRange, settings
+from pipeline.inference.emotion_model import EmotionModel
+from pipeline.model import run_files
+from pipeline.model.network import EmotionSpeakerNet
 from pipeline.params import load_params
 from pipeline.training.config import TrainConfig
 
@@ -63,8 +63,8 @@ def _time(model: EmotionModel, audio: Path, n_jobs: int) -> float:
 
 LONG = """
 import sys
-from pipeline import features
-from pipeline.emotion_model import EmotionModel
+from pipeline.features import channels as features
+from pipeline.inference.emotion_model import EmotionModel
 model, path = sys.argv[1:]
 EmotionModel.load(model, "cpu").predict(path, n_jobs=1, progress=False)
 def peak(pid):

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from pipeline.corpora import iemocap, mosei
-from pipeline.demo.corpora import write_demo
+from pipeline.data.corpora import iemocap, mosei
+from pipeline.data.demo.corpora import write_demo
 from pipeline.params import load_params
 
 RAW = ["neu", "hap", "exc", "ang", "sad", "fru", "xxx", "sur"]

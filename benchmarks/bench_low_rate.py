@@ -21,8 +21,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from pipeline.audio_io import resample
-from pipeline.emotion_model import EmotionModel
+from pipeline.features.audio import resample
+from pipeline.inference.emotion_model import EmotionModel
 from pipeline.regimes import REGIMES
 
 PROBS = ["prob_ang", "prob_hap", "prob_neu", "prob_sad"]

@@ -16,9 +16,9 @@ import time
 import numpy as np
 
 from pipeline import EMOTIONS
-from pipeline.probe import PROBE_MODELS, gender_probe, probe_accuracy, speaker_probe
+from pipeline.evaluation.probes import PROBE_MODELS, gender_probe, probe_accuracy, speaker_probe
 
-DIM, PER_SPEAKER, SPLITS = 96, 550, 5
+DIM, PER_SPEAKER, CV_SPLITS = 96, 550, 5
 
 
 def corpus(n_speakers: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -42,12 +42,12 @@ def main() -> None:
     for model in PROBE_MODELS:
         runs = {
             "speaker": lambda m=model: speaker_probe(
-                train_v, train_spk, train_gender, train_emo, SPLITS, 0, m
+                train_v, train_spk, train_gender, train_emo, CV_SPLITS, 0, m
             ),
             "gender": lambda m=model: gender_probe(
                 (train_v, train_gender, train_emo), (unseen_v, unseen_gender, unseen_emo), 0, m
             ),
-            "emotion": lambda m=model: probe_accuracy(unseen_v, unseen_emo, SPLITS, 0, m),
+            "emotion": lambda m=model: probe_accuracy(unseen_v, unseen_emo, CV_SPLITS, 0, m),
         }
         for name, run in runs.items():
             start = time.perf_counter()

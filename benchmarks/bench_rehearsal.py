@@ -5,7 +5,7 @@
 Runs the real stage scripts in a scratch project under ``--work`` (nothing in this checkout
 is touched): the demo generator at IEMOCAP's size (5,531 kept utterances over 10 speakers,
 mean ~4.5 s, 2 % longer than 14 s), label merging, features, the 4 speed copies and the
-folds. Then ``stages.train_regime ec_only`` with 14 s crops and one epoch, three ways:
+folds. Then ``stages.train ec_only`` with 14 s crops and one epoch, three ways:
 
 1. unpacked: one session run (pack 1) on one core (``taskset``);
 2. packed: the five session runs of a seed as one pack, on one core;
@@ -105,23 +105,23 @@ def prepare(work: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
     _params(work, {})
     for args in (
-        ["stages.make_demo", "data/demo"],
-        ["stages.merge_labels", "iemocap", "data/labels/iemocap.parquet", "labels.json"],
-        ["stages.extract_features", "data/labels/iemocap.parquet", "data/features/iemocap.parquet"],
-        ["stages.augment_speed", "data/labels/iemocap.parquet",
+        ["stages.demo", "data/demo"],
+        ["stages.labels", "iemocap", "data/labels/iemocap.parquet", "labels.json"],
+        ["stages.features", "data/labels/iemocap.parquet", "data/features/iemocap.parquet"],
+        ["stages.augment", "data/labels/iemocap.parquet",
          "data/features/iemocap_speed.parquet"],
-        ["stages.make_folds", "data/labels/iemocap.parquet", "data/folds.json"],
+        ["stages.folds", "data/labels/iemocap.parquet", "data/folds.json"],
     ):  # fmt: skip
         _, figures = _run(work, args)
         print(f"  {args[0]:<24s} {figures['seconds']:7.1f} s", flush=True)
 
 
 def train(work: Path, name: str, overrides: dict, one_core: bool, first: bool = False) -> dict:
-    """One epoch of ``train_ec_only``; ``first``: from an empty fold cache (no frame map)."""
+    """One epoch of ``train@ec_only``; ``first``: from an empty fold cache (no frame map)."""
     _params(work, {"train": overrides, "n_jobs": -1, "device": "cpu"})
     cache = work / "data" / ".fold_cache"
     shutil.rmtree(cache if first else cache / "ec_only", ignore_errors=True)
-    args = ["stages.train_regime", "ec_only", "data/labels/iemocap.parquet",
+    args = ["stages.train", "ec_only", "data/labels/iemocap.parquet",
             "data/features/iemocap.parquet", "data/features/iemocap_speed.parquet",
             "data/folds.json", "data/train/ec_only", "plot.json"]  # fmt: skip
     log, figures = _run(work, args, ["taskset", "-c", "0"] if one_core else None)

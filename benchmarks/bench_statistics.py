@@ -2,7 +2,7 @@
 
     python benchmarks/bench_statistics.py [--reps 4000]
 
-A null simulation in the protocol's shape (pipeline/calibration.py: five sessions of two
+A null simulation in the protocol's shape (pipeline/evaluation/calibration.py: five sessions of two
 speakers trained on the other eight, three seeds, four regimes with no true difference):
 for several splits of a difference's variance into a training-set part (shared by sessions
 through their common training speakers), a test-speaker part and seed noise, it prints
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.calibration import Null, coverage, family_false_positive_rate
+from pipeline.evaluation.calibration import Null, coverage, family_false_positive_rate
 
 SCENARIOS = {
     "demo-like (2, 3, 4)": Null(),

@@ -28,12 +28,13 @@ import numpy as np
 import torch
 from torch.nn.functional import cross_entropy
 
-from pipeline import EMOTIONS, device
-from pipeline.batches import FrameStore
-from pipeline.feature_store import Features
-from pipeline.inference import DeviceFrames, Inputs, Standardizer, predict
-from pipeline.model import EmotionSpeakerNet, entropy, reverse_gradient
+from pipeline import EMOTIONS
+from pipeline.features.frame_store import FrameStore
+from pipeline.features.store import Features
+from pipeline.model.network import EmotionSpeakerNet, entropy, reverse_gradient
+from pipeline.model.scoring import DeviceFrames, Inputs, Standardizer, predict
 from pipeline.regimes import REGIMES
+from pipeline.runtime import device
 from pipeline.training.packing import PackedNet
 from pipeline.training.steps import Batch, PackedTrainer
 

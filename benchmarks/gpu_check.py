@@ -46,16 +46,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline import EMOTIONS, device, feature_store, run_files
-from pipeline.batches import FrameStore
-from pipeline.evaluation import CrossCorpus, TrainingCorpus, evaluate_regime
-from pipeline.feature_store import Features
-from pipeline.features import PitchRange, settings
-from pipeline.folds import make_folds
-from pipeline.inference import DeviceFrames, FoldModel
-from pipeline.model import EmotionSpeakerNet
+from pipeline import EMOTIONS
+from pipeline.data.folds import make_folds
+from pipeline.evaluation.regime import CrossCorpus, TrainingCorpus, evaluate_regime
+from pipeline.features import store as feature_store
+from pipeline.features.frame_store import FrameStore
+from pipeline.features.spec import PitchRange, settings
+from pipeline.features.store import Features
+from pipeline.model import run_files
+from pipeline.model.network import EmotionSpeakerNet
+from pipeline.model.scoring import DeviceFrames, FoldModel
 from pipeline.params import EvaluateSettings
 from pipeline.regimes import REGIMES
+from pipeline.runtime import device
 from pipeline.training.config import TrainConfig
 from pipeline.training.driver import plan_runs
 from pipeline.training.inputs import EpochTables

@@ -33,15 +33,14 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline import EMOTIONS
-from pipeline.errors import ConfigError
-from pipeline.features import FRAMES_PER_SECOND, PitchRange
-from pipeline.folds import PROTOCOLS
-from pipeline.workers import N_JOBS_RULE
+from pipeline.data.folds import PROTOCOLS
+from pipeline.features.spec import PitchRange, frames_in
+from pipeline.runtime.errors import ConfigError
+from pipeline.runtime.workers import N_JOBS_RULE, valid_n_jobs
 
 PARAMS_FILE = Path("params.yaml")
-EMBEDDINGS = ("pooled", "projected")
-"""Two readings of Table 1's embedding v (see :mod:`pipeline.model`)."""
+EMBEDDING_KINDS = ("pooled", "projected")
+"""Two readings of Table 1's embedding v (see :mod:`pipeline.model.network`)."""
 SELECTIONS = ("best_val_ua", "last")
 MAX_CROP_S = 120
 """Longest training crop (``train.max_seconds``) allowed: the paper's is 14 s; a crop's
@@ -49,7 +48,7 @@ frames for a batch are held at once, so a typo of 1e6 would ask for tens of giga
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 DEVICE_RULE = "auto, cpu, cuda or cuda:<index>"
 """The device names every setting takes (params.yaml ``device``, ``menan --device``); whether
-the machine has that device is :func:`pipeline.device.check`'s question."""
+the machine has that device is :func:`pipeline.runtime.device.check`'s question."""
 
 
 class Expect:
@@ -151,7 +150,7 @@ class TrainSettings(Section):
     batch_size: integer(1)
     lr: positive()
     lr_decay_power: non_negative()
-    embedding: choice(*EMBEDDINGS)
+    embedding: choice(*EMBEDDING_KINDS)
     selection: choice(*SELECTIONS)
     menan_sc_steps: integer(1)
     pack: Annotated[
@@ -168,11 +167,20 @@ class TrainSettings(Section):
     @property
     def max_frames(self) -> int:
         """``max_seconds`` in frames (10 ms each)."""
-        return round(self.max_seconds * FRAMES_PER_SECOND)
+        return frames_in(self.max_seconds)
+
+
+class RunSettings(TrainSettings):
+    """The settings one run was trained with, as its ``model.pt`` stores them: ``train``
+    plus what the stage resolved, lambda (None for a regime that does not read it) and the
+    device. A stored model's settings are checked against these rules before it is used."""
+
+    lam: float | None
+    device: str
 
 
 class FoldSettings(Section):
-    """params.yaml ``folds``: how the training corpus is cut (see :mod:`pipeline.folds`)."""
+    """params.yaml ``folds``: how the training corpus is cut (see :mod:`pipeline.data.folds`)."""
 
     protocol: choice("auto", *PROTOCOLS)
     k: integer(3)
@@ -196,40 +204,13 @@ class ReportSettings(Section):
     seed: integer(0)
 
 
-# Options of a corpus entry, by name; which ones a format accepts is its reader's signature.
-CORPUS_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "expected_counts": (
-        lambda v: (
-            v is None
-            or (
-                isinstance(v, dict)
-                and set(v) <= set(EMOTIONS)
-                and all(
-                    isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in v.values()
-                )
-            )
-        ),
-        f"null or a mapping from {', '.join(EMOTIONS)} to integers >= 0",
-    ),
-    "manifest": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "label_map": (
-        lambda v: (
-            v is None
-            or (isinstance(v, dict) and all(t is None or isinstance(t, str) for t in v.values()))
-        ),
-        "null or a mapping from corpus labels to one of the classes (or null to drop them)",
-    ),
-    "labels_file": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "wav_dir": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "test_set": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-}
 CORPUS_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class Params(Section):
     """The whole of params.yaml."""
 
-    n_jobs: Annotated[int, _require(lambda v: v == -1 or v >= 1), Expect(N_JOBS_RULE)]
+    n_jobs: Annotated[int, _require(valid_n_jobs), Expect(N_JOBS_RULE)]
     device: Annotated[str, _require(lambda v: bool(DEVICE_NAME.fullmatch(v))),
                       Expect(DEVICE_RULE)]  # fmt: skip
     train_corpus: Annotated[str, Field(min_length=1), Expect("a non-empty string")]
@@ -277,23 +258,17 @@ class Params(Section):
 
 
 def _check_corpus(name: str, entry: dict[str, Any]) -> None:
-    # the readers' own module, imported here: the training engine types its settings with
-    # this module and needs no audio library
-    from pipeline.corpora import corpus_reader
-
+    """The name and root every entry needs; which options its format takes is the readers'
+    business (:func:`pipeline.data.corpora.check_entries`, run by the check stage), so this
+    module, which every stage imports, imports no reader."""
     prefix = f"params.yaml corpora.{name}"
     if not CORPUS_NAME.fullmatch(name):
         raise ConfigError(
             f"{prefix}: a corpus name is part of file names; use letters, digits, _ and -"
         )
-    root = entry.get("root")
+    root = entry.get("root") if isinstance(entry, dict) else None
     if not (isinstance(root, str) and root):
         raise ConfigError(f"{prefix}.root: expected a non-empty string, got {root!r}")
-    _, options = corpus_reader(name, entry)
-    for key, value in options.items():
-        ok, allowed = CORPUS_OPTIONS[key]
-        if not ok(value):
-            raise ConfigError(f"{prefix}.{key}: expected {allowed}, got {value!r}")
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

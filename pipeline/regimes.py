@@ -20,6 +20,19 @@ USES_LAMBDA = ("multitask", "dat", "menan")
 REFERENCE = "ec_only"
 """The regime with no speaker term: the baseline every comparison and sweep is read against."""
 TITLES = {"ec_only": "EC only", "multitask": "Multi-task", "dat": "DAT", "menan": "MEnAN"}
+WHAT = {
+    "ec_only": "an encoder and emotion classifier trained on emotion alone (no speaker term)",
+    "multitask": "an encoder trained to classify emotion and, jointly, the speaker",
+    "dat": "an encoder trained on emotion while a gradient-reversal adversary classifies "
+    "the speaker (DANN)",
+    "menan": "an encoder trained on emotion while maximising the entropy of a speaker "
+    "classifier's output (MEnAN, the paper's method)",
+}
+"""What each regime's network is, in words (the model card's)."""
+COMPARISONS = (("menan", "ec_only"), ("menan", "multitask"), ("menan", "dat"),
+               ("dat", "multitask"))  # fmt: skip
+"""The paired comparisons the report makes (a - b), one Holm family with its measures: the
+paper's method against each other regime, and the two adversarial alternatives."""
 LOG_KEYS = {
     "ec_only": ("loss", "ce_emo"),
     "multitask": ("loss", "ce_emo", "ce_spk", "sc_acc"),

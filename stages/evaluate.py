@@ -5,7 +5,7 @@ Usage: python -m stages.evaluate TRAIN_DIR TRAIN_LABELS TRAIN_FEATURES CROSS_LAB
 
 Writes per-(fold, seed) scores, cross-corpus predictions and the regime's summary with 95 %
 intervals (OUT_DIR, ``summary.json`` in it), the headline means `dvc metrics` shows
-(METRICS, :mod:`pipeline.headline`) and the test predictions of every run as DVC
+(METRICS, :mod:`pipeline.evaluation.summary`) and the test predictions of every run as DVC
 confusion-plot rows (CONFUSION). The training corpus is read for the speaker
 probe, which embeds each fold's own training speakers. The models run on params.yaml's
 `device`, where both corpora's frames are copied once.
@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline import device
-from pipeline.atomic import atomic_path, write_json
-from pipeline.cli import log, run_stage
-from pipeline.evaluation import CrossCorpus, TrainingCorpus, evaluate_regime, summarize
-from pipeline.headline import EVAL_SUMMARY, headline
+from pipeline.evaluation.regime import CrossCorpus, TrainingCorpus, evaluate_regime, summarize
+from pipeline.evaluation.summary import headline, write_evaluation
 from pipeline.params import load_params
+from pipeline.runtime import device
+from pipeline.runtime.atomic import write_json
+from pipeline.runtime.stage import log, run_stage
 
 
 def main(argv: list[str]) -> None:
@@ -38,11 +38,7 @@ def main(argv: list[str]) -> None:
              cross_labels, where)  # fmt: skip
     folds, tests, crosses = evaluate_regime(train_dir, corpus, cross, params.evaluate)
     summary = summarize(folds, params.evaluate, crosses)
-    with atomic_path(out_dir, replace_dir=True) as tmp:
-        tmp.mkdir()
-        (tmp / "folds.json").write_text(json.dumps(folds, indent=2) + "\n")
-        crosses.to_parquet(tmp / "cross_corpus.parquet", index=False)
-        write_json(tmp / EVAL_SUMMARY, summary)
+    write_evaluation(out_dir, folds, crosses, summary)
     write_json(metrics_path, headline(summary))
     write_json(
         confusion_path,

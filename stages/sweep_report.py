@@ -15,10 +15,10 @@ import json
 import subprocess
 from pathlib import Path
 
-from pipeline.atomic import atomic_path
-from pipeline.cli import log, run_stage
-from pipeline.errors import ConfigError
-from pipeline.sweep import read_sweep, sweep_figure, sweep_markdown
+from pipeline.reporting.sweep import read_sweep, sweep_figure, sweep_markdown
+from pipeline.runtime.atomic import atomic_path
+from pipeline.runtime.errors import ConfigError
+from pipeline.runtime.stage import log, run_stage
 
 
 def exp_show() -> list[dict]:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import label_table
-from pipeline.atomic import atomic_path
-from pipeline.errors import OutputError
+from pipeline.data import labels as label_table
+from pipeline.runtime.atomic import atomic_path
+from pipeline.runtime.errors import OutputError
 
 
 def test_failure_inside_leaves_neither_target_nor_temporary(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_invalid_table_is_refused_before_anything_is_written(tmp_path: Path) -> 
 def test_corpus_error_survives_pickling() -> None:
     import pickle
 
-    from pipeline.errors import CorpusError
+    from pipeline.runtime.errors import CorpusError
 
     error = pickle.loads(pickle.dumps(CorpusError("a/b.wav", "could not decode", line=3)))
     assert str(error) == "a/b.wav:3: could not decode" and error.line == 3

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.corpora import iemocap, prepare_corpus
-from pipeline.errors import CorpusError
-from tests.conftest import REPO, tree_digest, write_params
-from tests.test_iemocap import make_session
+from pipeline.data.corpora import iemocap, prepare_corpus
+from pipeline.runtime.errors import CorpusError
+from tests.helpers import REPO, make_session, tree_digest, write_params
 
 
 def test_missing_root_names_the_path(tmp_path: Path) -> None:
@@ -95,7 +94,7 @@ def _run_stage(workdir: Path, corpus: str, config: dict) -> subprocess.Completed
     write_params(workdir, {"n_jobs": 1, "corpora": {corpus: config}})
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "stages.merge_labels", corpus, "out/labels.parquet", "out/m.json"],
+        [sys.executable, "-m", "stages.labels", corpus, "out/labels.parquet", "out/m.json"],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -170,7 +169,7 @@ def test_a_non_finite_segment_is_refused_when_features_are_extracted(tmp_path: P
     import numpy as np
     import soundfile as sf
 
-    from pipeline.audio_io import load_segment
+    from pipeline.features.audio import load_segment
 
     samples = np.zeros(16_000, np.float32)
     samples[12_000] = np.nan

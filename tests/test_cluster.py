@@ -16,12 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.test_resume import EPOCHS, _project, assert_same_stage_outputs
+from tests.helpers import EPOCHS, REPO, STAGE_ARGS, assert_same_stage_outputs, stage_project
 
 distributed = pytest.importorskip("distributed")
-
-ARGS = ["menan", "labels.parquet", "f.parquet", "s.parquet", "folds.json", "out", "plot.json"]
 
 
 @pytest.fixture
@@ -39,7 +36,7 @@ def _stage(root: Path, address: str | None, log: Path) -> subprocess.Popen:
     if address:
         env["DASK_SCHEDULER_ADDRESS"] = address
     return subprocess.Popen(
-        [sys.executable, "-m", "stages.train_regime", *ARGS],
+        [sys.executable, "-m", "stages.train", *STAGE_ARGS],
         cwd=root, env=env, stderr=log.open("w"),
     )  # fmt: skip
 
@@ -49,17 +46,17 @@ def test_a_stage_on_the_cluster_equals_the_stage_here_even_when_a_worker_dies(
     tmp_path: Path, cluster: distributed.LocalCluster
 ) -> None:
     # 4 s crops: there, a pack's floats would depend on its thread count (see test_placement)
-    here = _project(tmp_path / "here", n_jobs=2, pack=1, seconds=4.0)
+    here = stage_project(tmp_path / "here", n_jobs=2, pack=1, seconds=4.0)
     assert _stage(here, None, tmp_path / "here.log").wait() == 0
 
-    remote = _project(tmp_path / "remote", n_jobs=1, pack=1, seconds=4.0)  # 2 packs, 2 workers
+    remote = stage_project(tmp_path / "remote", n_jobs=1, pack=1, seconds=4.0)  # 2 packs, 2 workers
     assert _stage(remote, cluster.scheduler_address, tmp_path / "remote.log").wait() == 0
     log = (tmp_path / "remote.log").read_text()
     assert "training 2 packs on the Dask cluster at tcp://127.0.0.1:" in log
     assert f"Ses01/seed1 epoch {EPOCHS}/{EPOCHS}" in log  # progress comes back from workers
     assert_same_stage_outputs(here, remote)
 
-    killed = _project(tmp_path / "killed", n_jobs=1, pack=1, seconds=4.0)
+    killed = stage_project(tmp_path / "killed", n_jobs=1, pack=1, seconds=4.0)
     log_path = tmp_path / "killed.log"
     stage = _stage(killed, cluster.scheduler_address, log_path)
     deadline = time.monotonic() + 120
@@ -84,7 +81,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_an_unreachable_scheduler_fails_fast_naming_its_address(tmp_path: Path) -> None:
-    root = _project(tmp_path / "p", n_jobs=1, pack=1)
+    root = stage_project(tmp_path / "p", n_jobs=1, pack=1)
     address = f"tcp://127.0.0.1:{_free_port()}"
     started = time.monotonic()
     stage = _stage(root, address, tmp_path / "stage.log")

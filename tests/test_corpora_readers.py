@@ -8,15 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.corpora import prepare_corpus
-from pipeline.errors import CorpusError
-from tests.corpus_fixtures import (
-    MSP_SPLITS,
-    write_crema_d,
-    write_emodb,
-    write_msp_podcast,
-    write_ravdess,
-)
+from pipeline.data.corpora import prepare_corpus
+from pipeline.runtime.errors import CorpusError
+from tests.helpers import MSP_SPLITS, write_crema_d, write_emodb, write_msp_podcast, write_ravdess
 
 
 @pytest.fixture(scope="module")

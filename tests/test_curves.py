@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.curves import LiveCurves, aggregate
+from pipeline.training.curves import LiveCurves, aggregate
 
 
 def _row(seed: int, fold: int, epoch: int, val_ua: float, **logged: float) -> dict:

@@ -8,8 +8,8 @@ from pathlib import Path
 import h5py
 import soundfile as sf
 
-from pipeline.demo.corpora import used_demos, write_demo
-from tests.conftest import TINY_DEMO, tree_digest
+from pipeline.data.demo.corpora import used_demos, write_demo
+from tests.helpers import TINY_DEMO, tree_digest
 
 
 def test_same_seed_same_bytes_other_seed_other_audio(tmp_path: Path, demo_root: Path) -> None:

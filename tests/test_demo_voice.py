@@ -9,8 +9,9 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.demo.voice import SAMPLE_RATE, STYLES, random_speaker, synthesize
-from pipeline.features import F0_CHANNEL, extract
+from pipeline.data.demo.voice import SAMPLE_RATE, STYLES, random_speaker, synthesize
+from pipeline.features.channels import extract
+from pipeline.features.spec import F0_CHANNEL
 
 EMOTIONS = ("ang", "hap", "neu", "sad")
 

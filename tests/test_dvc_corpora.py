@@ -14,8 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.corpus_fixtures import write_crema_d, write_emodb, write_msp_podcast, write_ravdess
-from tests.test_dvc_pipeline import _copy_project, dvc, git
+from tests.helpers import (
+    copy_project,
+    dvc,
+    git,
+    write_crema_d,
+    write_emodb,
+    write_msp_podcast,
+    write_ravdess,
+)
 
 CASES = {
     # corpus: (folds, protocol, unit, train.folds, seeds)
@@ -28,7 +35,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("corpora-project")
-    _copy_project(root)
+    copy_project(root)
     corpora = root.parent / f"{root.name}-corpora"
     writers = {"ravdess": write_ravdess, "crema_d": write_crema_d,
                "msp_podcast": write_msp_podcast, "emodb": write_emodb}  # fmt: skip

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -15,49 +13,36 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import feature_store, label_table
-from pipeline.headline import HEADLINE
-from tests.conftest import REPO, TINY_DEMO
-from tests.readme import blocks
+from pipeline.data import labels as label_table
+from pipeline.evaluation.summary import HEADLINE
+from pipeline.features import store as feature_store
+from pipeline.regimes import REGIMES, USES_LAMBDA
+from tests.helpers import BIN, TINY_DEMO, blocks, copy_project, dvc, dvc_env, git
 
-BIN = Path(sys.executable).parent
-TRAIN_STAGES = ("train_ec_only", "train_multitask", "train_dat", "train_menan")
-EVAL_STAGES = ("evaluate@ec_only", "evaluate@multitask", "evaluate@dat", "evaluate@menan")
-RELEASE_STAGES = ("release_ec_only", "release_multitask", "release_dat", "release_menan")
+
+def _each(stage: str, regimes: tuple[str, ...] = REGIMES) -> tuple[str, ...]:
+    return tuple(f"{stage}@{r}" for r in regimes)
+
+
+TRAIN_STAGES, EVAL_STAGES = _each("train"), _each("evaluate")
+RELEASE_STAGES, PUBLISH_STAGES = _each("release"), _each("publish")
 ALL_STAGES = (
     "check", "demo", "labels@iemocap", "labels@mosei", "features@iemocap", "features@mosei",
-    "augment", "folds", *TRAIN_STAGES, *EVAL_STAGES, *RELEASE_STAGES, "report",
+    "augment", "folds", *TRAIN_STAGES, *EVAL_STAGES, *RELEASE_STAGES, *PUBLISH_STAGES, "report",
 )  # fmt: skip
 LAMBDA_STAGES = {
-    "check", "train_multitask", "train_dat", "train_menan",
-    "evaluate@multitask", "evaluate@dat", "evaluate@menan",
-    "release_multitask", "release_dat", "release_menan", "report",
+    "check", "report",
+    *(f"{s}@{r}" for s in ("train", "evaluate", "release", "publish") for r in USES_LAMBDA),
 }  # fmt: skip
 # two sessions (folds 0-3), so every summary has a 95 % interval over sessions
 TINY_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1, 2, 3], "seeds": [1234, 7]}
 SPEEDS = [0.8, 0.9, 1.1, 1.2]
-OUTPUTS = ("data/", "metrics/", "plots/", "reports/", "models/")  # the pipeline writes them
-
-
-def _copy_project(dest: Path) -> None:
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout.split("\0")
-    for name in filter(None, files):
-        source = REPO / name
-        if source.is_file() and not name.startswith(OUTPUTS) and name != "dvc.lock":
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
-    _copy_project(root)
+    copy_project(root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update({"n_jobs": 1, "demo": TINY_DEMO})
     params["train"].update(TINY_TRAIN)
@@ -66,30 +51,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(root, "add", "-A")
     git(root, "commit", "-qm", "test project")
     return root
-
-
-def _env(root: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(root.parent / f"{root.name}.dvc-site-cache"),
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-    }  # fmt: skip
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, env=_env(root), check=True)
-
-
-def dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [str(BIN / "dvc"), *args], cwd=root, env=_env(root), capture_output=True, text=True
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def ran_stages(result: subprocess.CompletedProcess) -> set[str]:
@@ -216,9 +177,9 @@ def test_released_models_are_dvc_artifacts_and_score_audio(project: Path, tmp_pa
     git(project, "commit", "-qm", "released models", "--allow-empty")
     names = ("ec-only", "multitask", "dat", "menan")
     for name in names:
-        subprocess.run([str(BIN / "gto"), "register", name], cwd=project, env=_env(project),
+        subprocess.run([str(BIN / "gto"), "register", name], cwd=project, env=dvc_env(project),
                        check=True, capture_output=True)  # fmt: skip
-    shown = subprocess.run([str(BIN / "gto"), "show"], cwd=project, env=_env(project),
+    shown = subprocess.run([str(BIN / "gto"), "show"], cwd=project, env=dvc_env(project),
                            check=True, capture_output=True, text=True).stdout  # fmt: skip
     assert all(f"{name} " in shown for name in names), shown
     for name in names:
@@ -227,13 +188,13 @@ def test_released_models_are_dvc_artifacts_and_score_audio(project: Path, tmp_pa
     wav = next((project / "data" / "demo").rglob("*.wav"))
     done = subprocess.run(
         [str(BIN / "menan"), "predict", str(tmp_path / "menan"), str(wav), "-o", "p.csv"],
-        cwd=tmp_path, env=_env(project), capture_output=True, text=True,
+        cwd=tmp_path, env=dvc_env(project), capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "predict: 1 files (0 flagged), 1 windows" in done.stderr
     for command in blocks()["Using a trained model"]:  # as the README writes them
         words = shlex.split(command)
-        ran = subprocess.run([str(BIN / words[0]), *words[1:]], cwd=project, env=_env(project),
+        ran = subprocess.run([str(BIN / words[0]), *words[1:]], cwd=project, env=dvc_env(project),
                              capture_output=True, text=True)  # fmt: skip
         assert ran.returncode == 0, f"{command}\n{ran.stderr}"
     assert (project / "predictions.csv").is_file() and (project / "menan.onnx").is_file()
@@ -290,7 +251,8 @@ def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
     set_param(project, "augment.speeds", [0.9, 1.1])
     result = dvc(project, "repro")
     assert ran_stages(result) == {
-        "check", "augment", *TRAIN_STAGES, *EVAL_STAGES, *RELEASE_STAGES, "report"
+        "check", "augment", *TRAIN_STAGES, *EVAL_STAGES, *RELEASE_STAGES, *PUBLISH_STAGES,
+        "report",
     }  # fmt: skip
     speed = feature_store.load(project / "data" / "features" / "iemocap_speed.parquet")
     assert sorted(set(speed.speeds)) == pytest.approx([0.9, 1.1])
@@ -348,7 +310,7 @@ def test_a_queued_lambda_sweep_and_its_report(project: Path) -> None:
     assert status.count("Success") == 2 and "Failed" not in status, status
     result = subprocess.run(
         [sys.executable, "-m", "stages.sweep_report"],
-        cwd=project, env=_env(project), capture_output=True, text=True,
+        cwd=project, env=dvc_env(project), capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     sweep = (project / "reports" / "sweep.md").read_text()
@@ -360,7 +322,7 @@ def test_a_queued_lambda_sweep_and_its_report(project: Path) -> None:
 
 def _clone(origin: Path, dest: Path) -> Path:
     subprocess.run(
-        ["git", "clone", "-qb", "main", str(origin), str(dest)], check=True, env=_env(dest)
+        ["git", "clone", "-qb", "main", str(origin), str(dest)], check=True, env=dvc_env(dest)
     )
     return dest
 

@@ -18,21 +18,29 @@ import pytest
 import soundfile as sf
 import torch
 
-from pipeline import EMOTIONS, run_files
-from pipeline.audio_io import load_segment
-from pipeline.batches import FrameStore
-from pipeline.emotion_model import MEAN, EmotionModel, windows
-from pipeline.errors import CorpusError, ModelError
-from pipeline.evaluation import summarize
-from pipeline.features import PitchRange, extract, settings
-from pipeline.frame_cache import open_frames
-from pipeline.inference import DeviceFrames
-from pipeline.model_card import render
-from pipeline.onnx_export import Scorer
-from pipeline.release import chosen_epochs, train_release
-from tests.conftest import REPO, tree_digest, write_tone
-from tests.test_evaluation import SETTINGS, _fold
-from tests.test_training import config, toy_corpus
+from pipeline import EMOTIONS
+from pipeline.evaluation.regime import summarize
+from pipeline.features.audio import load_segment
+from pipeline.features.channels import extract
+from pipeline.features.frame_cache import open_frames
+from pipeline.features.frame_store import FrameStore
+from pipeline.features.spec import PitchRange, settings
+from pipeline.inference.emotion_model import MEAN, EmotionModel, windows
+from pipeline.inference.onnx_export import Scorer
+from pipeline.model import run_files
+from pipeline.model.scoring import DeviceFrames
+from pipeline.reporting.model_card import render
+from pipeline.runtime.errors import CorpusError, ModelError
+from pipeline.training.release import EPOCH_RULE, chosen_epochs, train_release
+from tests.helpers import (
+    EVAL_SETTINGS,
+    REPO,
+    fold_row,
+    toy_config,
+    toy_corpus,
+    tree_digest,
+    write_tone,
+)
 
 PROBS = [f"prob_{e}" for e in EMOTIONS]
 MENAN = Path(sys.executable).parent / "menan"
@@ -229,16 +237,22 @@ def test_a_released_model_trains_on_every_speaker_for_the_chosen_epochs(tmp_path
         run.mkdir(parents=True)
         (run / run_files.SUMMARY).write_text(json.dumps({"selected_epoch": epoch}))
     assert chosen_epochs(train_dir) == (3, [1, 2, 3, 3, 4, 5])
-    released = train_release(store, labels, "menan", config(epochs=6), train_dir)
+    released = train_release(store, labels, "menan", toy_config(epochs=6), train_dir)
     assert released.epochs == 3 and len(released.curve) == 3 and released.seed == 3
     assert released.speakers == sorted(labels["speaker"].unique())
     assert released.state["sc.4.weight"].shape[0] == 10  # a speaker classifier over all 10
 
     labels = labels.assign(audio_path="data/demo/x.wav", start_s=0.0, end_s=1.5)
-    evaluation = summarize([_fold(f, 1) for f in range(4)], SETTINGS)
-    settings_ = {"train": config().model_dump(exclude={"lam", "device"}), "lambda": 0.5}
-    card = render("menan", released, settings_, labels, "iemocap", settings(PitchRange()),
-                  evaluation)  # fmt: skip
+    evaluation = summarize([fold_row(f, 1) for f in range(4)], EVAL_SETTINGS)
+    settings_ = {"train": toy_config().model_dump(exclude={"lam", "device"}), "lambda": 0.5}
+    release = {
+        "epochs": released.epochs,
+        "rule": EPOCH_RULE,
+        "selected": released.selected,
+        "curve": released.curve,
+    }  # as model.pt records it
+    card = render("menan", release, released.seed, settings_, labels, "iemocap", "iemocap",
+                  settings(PitchRange()), evaluation)  # fmt: skip
     for part in ("# MEnAN: a speech emotion model", "**Epochs: 3**", "lower median",
                  "1, 2, 3 (x2), 4, 5", "**the synthetic demo corpus**", "## Intended use",
                  "| speaker |", "not a proof"):  # fmt: skip

@@ -11,37 +11,40 @@ import pytest
 import torch
 from scipy import stats
 
-from pipeline import EMOTIONS, feature_store, inference, run_files
-from pipeline.batches import FrameStore, probe_holdout
-from pipeline.curves import aggregate
-from pipeline.errors import CorpusError
-from pipeline.evaluation import (
+from pipeline import EMOTIONS
+from pipeline.data.folds import make_folds
+from pipeline.evaluation.probes import PROBE_MODELS
+from pipeline.evaluation.regime import (
     CrossCorpus,
     TrainingCorpus,
     evaluate_regime,
     summarize,
     within_corpus,
 )
-from pipeline.features import PitchRange, settings
-from pipeline.figures import curves_figure, perplexity_for, tsne_figure
-from pipeline.folds import make_folds
-from pipeline.headline import HEADLINE
-from pipeline.inference import FoldModel
-from pipeline.params import EvaluateSettings
-from pipeline.probe import HELD_OUT, PROBE_COLUMNS, PROBE_MODELS, PROBE_NAMES
-from pipeline.report import (
+from pipeline.evaluation.statistics import holm
+from pipeline.evaluation.summary import HEADLINE
+from pipeline.features import store as feature_store
+from pipeline.features.frame_store import FrameStore, probe_holdout
+from pipeline.features.spec import PitchRange, settings
+from pipeline.model import run_files
+from pipeline.model import scoring as inference
+from pipeline.model.scoring import FoldModel
+from pipeline.reporting import model_card
+from pipeline.reporting.figures import curves_figure, perplexity_for, tsne_figure
+from pipeline.reporting.report import (
     compare,
     confusion_table,
+    delta_note,
     family_size,
     reading,
     render,
     seed_plan_text,
 )
-from pipeline.statistics import holm
+from pipeline.runtime.errors import CorpusError
+from pipeline.training.curves import aggregate
 from pipeline.training.pack import Pack, Run
 from pipeline.training.run import train_pack
-from tests.conftest import write_params
-from tests.test_training import config, toy_corpus
+from tests.helpers import EVAL_SETTINGS, fold_row, toy_config, toy_corpus, write_params
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     labels, originals, copies = toy_corpus()
     labels["gender"] = labels["speaker"].str[-1]
     fold = make_folds(labels)[2]
-    cfg = config(epochs=15)
+    cfg = toy_config(epochs=15)
     store = FrameStore.combine(originals, copies)
     [[out]] = train_pack(store, labels, [Run(fold["session"], 3, (fold,))], "ec_only", cfg)
     train_dir = tmp_path_factory.mktemp("train") / "ec_only"
@@ -137,7 +140,7 @@ def test_evaluate_regime_scores_every_fold(trained: dict, tmp_path: Path, monkey
     cross = CrossCorpus.load(*cross_files, "cpu", cache)
     built = []
     monkeypatch.setattr(inference.DeviceFrames, "__init__", lambda *a: built.append(a))
-    folds, tests, crosses = evaluate_regime(trained["dir"], corpus, cross, SETTINGS)
+    folds, tests, crosses = evaluate_regime(trained["dir"], corpus, cross, EVAL_SETTINGS)
     assert not built  # each corpus went to the device once, when it was loaded
     (scores,) = folds
     assert (scores["fold"], scores["seed"], scores["session"]) == (2, 3, "Ses02")
@@ -159,7 +162,7 @@ def test_evaluate_regime_scores_every_fold(trained: dict, tmp_path: Path, monkey
     assert "probe_speaker_heldout_linear" not in scores  # train.probe_holdout is 0
     # the positive control: the input features carry the speaker (channels 10-19 here)
     assert scores["control_speaker_linear"] > 35.0 and scores["n_train"] == 8  # chance 25
-    summary = summarize(folds, SETTINGS, crosses)
+    summary = summarize(folds, EVAL_SETTINGS, crosses)
     assert summary["cross_corpus"]["segments"] == 8
     assert summary["cross_corpus"]["two_way_low"] <= summary["cross_corpus"]["mean"]
 
@@ -171,31 +174,18 @@ def test_training_corpus_needs_a_label_for_every_utterance(trained: dict, tmp_pa
         TrainingCorpus.load(labels_path, features_path, "cpu", tmp_path / "cache")
 
 
-SETTINGS = EvaluateSettings(probe_splits=2, seed=0, equivalence_margin=5)
 SHARE = 2 / 8
-
-
-def _fold(fold: int, seed: int, **scores) -> dict:
-    base = dict.fromkeys(("wa_val", "wa_test", "wa_delta", "ua_val", "ua_test", "ua_delta"), 1.0)
-    probes = {f"probe_{k}": 50.0 for k in PROBE_COLUMNS if not k.startswith(HELD_OUT)}
-    chances = {f"probe_{k}_chance": 25.0 for k in PROBE_NAMES}
-    sizes = {f"probe_{k}_{n}": 10 for k in PROBE_NAMES for n in ("n", "classes", "dropped")}
-    controls = {f"control_{k}": 80.0 for k in PROBE_COLUMNS if not k.startswith(HELD_OUT)}
-    control_chances = {f"control_{k}_chance": 25.0 for k in PROBE_NAMES}
-    return {"fold": fold, "seed": seed, "session": f"S{fold // 2}", "cross_corpus": 30.0,
-            "n_train": 8, "n_held_out": 2, **base, **probes, **chances, **sizes, **controls,
-            **control_chances, **scores}  # fmt: skip
 
 
 def test_summarize_averages_within_sessions_then_over_them() -> None:
     folds = [
-        _fold(0, 1, ua_test=50.0, cross_corpus=20.0), _fold(1, 1, ua_test=70.0),
-        _fold(2, 1, ua_test=40.0), _fold(3, 1, ua_test=44.0, cross_corpus=45.0),
-        _fold(4, 1, ua_test=90.0), _fold(5, 1, ua_test=80.0),
-        _fold(4, 2, ua_test=30.0, probe_gender_linear=None, probe_gender_chance=None),
-        _fold(5, 2, ua_test=40.0),
+        fold_row(0, 1, ua_test=50.0, cross_corpus=20.0), fold_row(1, 1, ua_test=70.0),
+        fold_row(2, 1, ua_test=40.0), fold_row(3, 1, ua_test=44.0, cross_corpus=45.0),
+        fold_row(4, 1, ua_test=90.0), fold_row(5, 1, ua_test=80.0),
+        fold_row(4, 2, ua_test=30.0, probe_gender_linear=None, probe_gender_chance=None),
+        fold_row(5, 2, ua_test=40.0),
     ]  # fmt: skip
-    summary = summarize(folds, SETTINGS)
+    summary = summarize(folds, EVAL_SETTINGS)
     assert (summary["folds"], summary["seeds"], summary["sessions"], summary["runs"]) == (
         6, 2, 3, 4
     )  # fmt: skip
@@ -216,10 +206,10 @@ def test_summarize_averages_within_sessions_then_over_them() -> None:
                                  "speaker_heldout": None}  # fmt: skip
     assert summary["size"]["speaker"] == {"n": 10.0, "classes": 10.0, "dropped": 10.0}
     assert summary["control"]["speaker_linear"]["mean"] == 80.0
-    near = [_fold(2 * s, 1, probe_gender_kernel=v) for s, v in enumerate((100, 70, 99))]
-    near_top = summarize(near, SETTINGS)
+    near = [fold_row(2 * s, 1, probe_gender_kernel=v) for s, v in enumerate((100, 70, 99))]
+    near_top = summarize(near, EVAL_SETTINGS)
     assert near_top["probe"]["gender_kernel"]["high"] == 100.0  # clipped: a t-interval goes past
-    one_session = summarize(folds[:2], SETTINGS)
+    one_session = summarize(folds[:2], EVAL_SETTINGS)
     assert one_session["within"]["ua_test"]["low"] is None
 
 
@@ -241,7 +231,7 @@ def _regime_folds(regime: str) -> list[dict]:
     for fold in range(10):
         for seed in (1, 2):
             ua = 60.0 + 3.0 * (fold // 2) + SHIFT[regime] + float(rng.normal(0, 2))
-            rows.append(_fold(fold, seed, ua_test=ua, val_speaker=f"V{fold}",
+            rows.append(fold_row(fold, seed, ua_test=ua, val_speaker=f"V{fold}",
                               test_speaker=f"T{fold}"))  # fmt: skip
     return rows
 
@@ -253,7 +243,7 @@ def _render(params: dict) -> str:
 def _render_folds(folds: dict, params: dict | None = None) -> str:
     params = params or _params("/corpora/IEMOCAP_full_release", "/corpora/CMU_MOSEI")
     return render(
-        summaries={r: summarize(f, SETTINGS) for r, f in folds.items()},
+        summaries={r: summarize(f, EVAL_SETTINGS) for r, f in folds.items()},
         folds=folds,
         comparisons=compare(folds),
         confusions={r: [{"actual": "neu", "predicted": "neu"}] for r in REGIMES},
@@ -274,7 +264,7 @@ def _params(train_root: str, cross_root: str) -> dict:
 def test_report_gives_intervals_and_generated_comparisons() -> None:
     folds = {r: _regime_folds(r) for r in REGIMES}
     text = _render(_params("/corpora/IEMOCAP_full_release", "/corpora/CMU_MOSEI"))
-    ua = summarize(folds["menan"], SETTINGS)["within"]["ua_test"]
+    ua = summarize(folds["menan"], EVAL_SETTINGS)["within"]["ua_test"]
     assert f"{ua['mean']:.2f} [{ua['low']:.2f}, {ua['high']:.2f}]" in text
     assert "| MEnAN | 1.00 [1.00, 1.00] | 1.00 [1.00, 1.00] |" in text  # no spread: a point
     # MEnAN is 10 points up in every session: the corrected interval excludes 0 and the
@@ -340,6 +330,26 @@ def test_report_says_which_corpus_is_the_demo() -> None:
     assert "training corpus `iemocap` is the synthetic demo" in _render(
         _params("data/demo/IEMOCAP_full_release", real)
     )
+
+
+def test_text_that_holds_for_one_protocol_or_corpus_appears_only_there() -> None:
+    """The Δ note counts the corpus's own speakers and speaks of sessions only under the
+    sessions protocol; the card's cross-corpus rule and domain follow the corpora used."""
+    iemocap = [{"n_train": 8, "n_held_out": 2}]
+    assert "same eight training speakers" in delta_note("sessions", iemocap)
+    assert "same ten speakers" in delta_note("sessions", iemocap)
+    assert "same 26 training speakers" in delta_note("sessions", [{"n_train": 26, "n_held_out": 2}])
+    for protocol in ("leave_one_speaker_out", "speaker_kfold", "split"):
+        note = delta_note(protocol, [{"n_train": 8, "n_held_out": 2}])
+        assert "session" not in note and "eight" not in note and "ten" not in note, protocol
+    summary = summarize([fold_row(f, 1) for f in range(4)], EVAL_SETTINGS)
+    assert "rated positive" in model_card._cross_corpus(summary)  # CMU-MOSEI: multi-label
+    single = {**summary, "cross_corpus_ua": summary["cross_corpus"]}
+    assert "rated positive" not in model_card._cross_corpus(single)
+    assert "UA " in model_card._cross_corpus(single)
+    assert "German" in model_card._domain_line("emo", False, "emodb")
+    assert "IEMOCAP" not in model_card._domain_line("mine", False, "manifest")
+    assert "North American" in model_card._domain_line("iemocap", False, "iemocap")
 
 
 def test_seed_plan_needs_two_seeds() -> None:
@@ -408,7 +418,7 @@ def test_a_held_out_slice_is_never_trained_on_and_probed_apart(tmp_path: Path) -
     store = FrameStore.combine(originals, copies)
     fold = make_folds(labels)[2]
     run = Run(fold["session"], 3, (fold,))
-    cfg = config(epochs=2, probe_holdout=0.25)
+    cfg = toy_config(epochs=2, probe_holdout=0.25)
     held = set(labels["utt_id"][probe_holdout(labels["utt_id"].to_numpy(), 0.25)])
     trained_rows = Pack(store, labels, [run], "ec_only", cfg).runs[0].train.rows
     assert held and not held & set(store.utt_ids[trained_rows])
@@ -420,7 +430,7 @@ def test_a_held_out_slice_is_never_trained_on_and_probed_apart(tmp_path: Path) -
     corpus = TrainingCorpus.load(*write_training_corpus(tmp_path, data), "cpu", tmp_path / "c")
     cross_files = write_cross_corpus(tmp_path, data, lambda label: [label])
     cross = CrossCorpus.load(*cross_files, "cpu", tmp_path / "c")
-    [scores], _, _ = evaluate_regime(train_dir, corpus, cross, SETTINGS)
+    [scores], _, _ = evaluate_regime(train_dir, corpus, cross, EVAL_SETTINGS)
     assert scores["probe_speaker_heldout_n"] > 0 and scores["probe_speaker_heldout_classes"] == 8
     assert 0 <= scores["probe_speaker_heldout_kernel"] <= 100
     assert scores["probe_speaker_n"] < 8 * 16  # the in-sample probe: trained-on utterances

@@ -13,14 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from pipeline import feature_store, label_table
-from pipeline.audio_io import SAMPLE_RATE, load_segment
-from pipeline.corpora import prepare_corpus
-from pipeline.errors import CorpusError
-from pipeline.extract import extract_table
-from pipeline.features import CHANNELS, F0_CHANNEL, PitchRange, extract
-from tests.conftest import REPO, write_params
-from tests.test_features import glide
+from pipeline.data import labels as label_table
+from pipeline.data.corpora import prepare_corpus
+from pipeline.features import store as feature_store
+from pipeline.features.audio import SAMPLE_RATE, load_segment
+from pipeline.features.channels import extract
+from pipeline.features.extract import extract_table
+from pipeline.features.spec import CHANNELS, F0_CHANNEL, PitchRange
+from pipeline.runtime.errors import CorpusError
+from tests.helpers import REPO, glide, write_params
 
 
 def test_stereo_is_averaged_to_mono(tmp_path: Path) -> None:
@@ -112,7 +113,7 @@ def test_feature_stage_with_a_corrupt_wav_fails_without_partial_output(
     label_table.write(labels, tmp_path / "labels.parquet", "iemocap", {})
     write_params(tmp_path, {"n_jobs": 2})
     result = subprocess.run(
-        [sys.executable, "-m", "stages.extract_features", "labels.parquet", "out/f.parquet"],
+        [sys.executable, "-m", "stages.features", "labels.parquet", "out/f.parquet"],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,

@@ -10,30 +10,10 @@ import librosa
 import numpy as np
 import pytest
 
-from pipeline.audio_io import SAMPLE_RATE, speed_perturb
-from pipeline.features import (
-    CHANNELS,
-    F0_CHANNEL,
-    FLOOR,
-    HOP,
-    N_MELS,
-    NCCF_CHANNEL,
-    WINDOW,
-    extract,
-    frames_of,
-    n_frames,
-)
-
-
-def glide(
-    f_start: float, f_end: float, seconds: float, harmonics: int = 4
-) -> tuple[np.ndarray, np.ndarray]:
-    """A voiced-like harmonic signal whose f0 glides linearly; returns (audio, f0 per sample)."""
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    f0 = f_start + (f_end - f_start) * t / seconds
-    phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
-    audio = sum(0.3 / k * np.sin(k * phase) for k in range(1, harmonics + 1))
-    return audio.astype(np.float32), f0
+from pipeline.features.audio import SAMPLE_RATE, speed_perturb
+from pipeline.features.channels import FLOOR, extract, frames_of, n_frames
+from pipeline.features.spec import CHANNELS, F0_CHANNEL, HOP, N_MELS, NCCF_CHANNEL, WINDOW
+from tests.helpers import glide
 
 
 def frame_truth(f0: np.ndarray, count: int) -> np.ndarray:
@@ -133,7 +113,7 @@ def test_pitch_does_not_depend_on_what_was_analysed_before() -> None:
         np.testing.assert_array_equal(extract(target), alone)
     # ... and equals what a brand-new process computes.
     code = (
-        "import sys, numpy as np; from pipeline.features import extract;"
+        "import sys, numpy as np; from pipeline.features.channels import extract;"
         "x = np.frombuffer(sys.stdin.buffer.read(), np.float32);"
         "sys.stdout.buffer.write(extract(x).tobytes())"
     )
@@ -148,8 +128,8 @@ def test_pitch_does_not_depend_on_what_was_analysed_before() -> None:
 
 
 def test_inconsistent_pitch_range_is_a_config_error() -> None:
-    from pipeline.errors import ConfigError
-    from pipeline.features import PitchRange
+    from pipeline.features.spec import PitchRange
+    from pipeline.runtime.errors import ConfigError
 
     with pytest.raises(ConfigError, match="f0_min_hz=300"):
         PitchRange(300, 200)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.folds import choose_protocol, make_folds, speakers_of
+from pipeline.data.folds import choose_protocol, make_folds, speakers_of
+from pipeline.runtime.errors import ConfigError
 
 
 def _corpus(speakers: int, female_every: int = 2, **columns) -> pd.DataFrame:

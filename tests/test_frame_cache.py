@@ -9,9 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import feature_store, frame_cache
-from pipeline.batches import FrameStore
-from tests.test_training import toy_corpus
+from pipeline.features import frame_cache
+from pipeline.features import store as feature_store
+from pipeline.features.frame_store import FrameStore
+from tests.helpers import toy_corpus
 
 
 def _write(path: Path, table: feature_store.Features) -> Path:

@@ -17,18 +17,17 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import run_files
-from pipeline.batches import FrameStore
-from pipeline.features import PitchRange, settings
-from pipeline.folds import make_folds
-from pipeline.inference import FoldModel
-from pipeline.model import EmotionSpeakerNet
+from pipeline.data.folds import make_folds
+from pipeline.features.frame_store import FrameStore
+from pipeline.features.spec import PitchRange, settings
+from pipeline.model import run_files
+from pipeline.model.network import EmotionSpeakerNet
+from pipeline.model.scoring import FoldModel
 from pipeline.regimes import REGIMES
 from pipeline.training.driver import plan_runs
 from pipeline.training.inputs import EpochTables
 from pipeline.training.pack import Pack
-from tests.conftest import REPO
-from tests.test_training import config, toy_corpus
+from tests.helpers import REPO, toy_config, toy_corpus
 
 
 def _write_run(tmp: Path) -> tuple[Path, np.ndarray]:
@@ -42,7 +41,8 @@ def _write_run(tmp: Path) -> tuple[Path, np.ndarray]:
     )  # fmt: skip
     fold = {"fold": 0, "session": "S", "train": [f"s{i}" for i in range(8)]}
     run = run_files.run_dir(tmp, 0, 1)
-    run_files.write(run, fold, 1, "menan", config().model_dump(), settings(PitchRange()), result)
+    features = settings(PitchRange())
+    run_files.write(run, fold, 1, "menan", toy_config().model_dump(), features, result)
     return run, mean
 
 
@@ -85,7 +85,7 @@ def test_a_training_step_never_copies_from_the_host(regime: str) -> None:
     torch.set_num_threads(1)
     labels, originals, copies = toy_corpus()
     store = FrameStore.combine(originals, copies)
-    pack = Pack(store, labels, plan_runs(make_folds(labels), [3])[:2], regime, config())
+    pack = Pack(store, labels, plan_runs(make_folds(labels), [3])[:2], regime, toy_config())
     orders = [r.rng.permutation(len(r.train.rows)) for r in pack.runs]
     tables = EpochTables([r.train for r in pack.runs], orders, 16, "cpu")
     sums = {k: torch.zeros(2) for k in pack.keys}

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import label_table
-from pipeline.corpora import prepare_corpus
-from tests.conftest import REPO, write_params
-from tests.test_resume import EPOCHS, _children, _project
+from pipeline.data import labels as label_table
+from pipeline.data.corpora import prepare_corpus
+from tests.helpers import EPOCHS, REPO, children_of, stage_project, write_params
 
 SPEEDS = [0.8, 0.85, 0.9, 0.95, 1.05, 1.1, 1.15, 1.2]  # enough work to stop it halfway
-AUGMENT = ["stages.augment_speed", "labels.parquet", "data/features/speed.parquet"]
-TRAIN = ["stages.train_regime", "menan", "labels.parquet", "f.parquet", "s.parquet"]
+AUGMENT = ["stages.augment", "labels.parquet", "data/features/speed.parquet"]
+TRAIN = ["stages.train", "menan", "labels.parquet", "f.parquet", "s.parquet"]
 TRAIN += ["folds.json", "out", "plot.json"]
 
 
@@ -70,7 +69,7 @@ def _gone(pids: list[int], timeout: float = 10) -> bool:
 def _descendants(pid: int) -> list[int]:
     found, todo = [], [pid]
     while todo:
-        children = _children(todo.pop())
+        children = children_of(todo.pop())
         found += children
         todo += children
     return found
@@ -143,7 +142,7 @@ def test_ctrl_c_during_feature_extraction_is_one_line_and_exit_130(
 
 @pytest.mark.slow
 def test_ctrl_c_during_training_is_one_line_exit_130_and_resumable(tmp_path: Path) -> None:
-    root = _project(tmp_path / "p", n_jobs=2, pack=1)  # two worker processes
+    root = stage_project(tmp_path / "p", n_jobs=2, pack=1)  # two worker processes
     log = tmp_path / "stage.log"
     stage = _start(root, TRAIN, log)
     _wait_for(log, f"epoch 2/{EPOCHS}", stage)
@@ -171,7 +170,7 @@ def test_a_full_disk_names_the_path_and_says_so(tmp_path: Path) -> None:
     """The fold cache lies on an 8 kB tmpfs (in a private mount namespace): the first pack
     state does not fit. The stage says which path and why, in one line, and leaves no
     temporary behind."""
-    root = _project(tmp_path / "p", n_jobs=1, pack=1)
+    root = stage_project(tmp_path / "p", n_jobs=1, pack=1)
     cache = root / "data/.fold_cache/menan"
     cache.mkdir(parents=True)
     script = (

@@ -8,25 +8,9 @@ import pytest
 import soundfile as sf
 
 from pipeline import EMOTIONS
-from pipeline.corpora import iemocap
-from pipeline.errors import CorpusError
-from tests.conftest import write_tone
-
-BLOCK = (
-    "[{s:.4f} - {e:.4f}]\t{utt}\t{label}\t[2.5000, 2.5000, 2.5000]\n"
-    "C-E2:\tNeutral;\t()\nA-E3:\tval 3; act 2; dom  2;\t()\n\n"
-)
-
-
-def make_session(root: Path, dialog: str, turns: list[tuple[str, str]], session: int = 1) -> None:
-    """Write one dialog's EmoEvaluation file and a WAV per turn, in the real layout."""
-    lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
-    for k, (utt, label) in enumerate(turns):
-        lines.append(BLOCK.format(s=k * 2.0, e=k * 2.0 + 1.5, utt=utt, label=label))
-        write_tone(root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt}.wav", 0.5)
-    folder = root / f"Session{session}" / "dialog" / "EmoEvaluation"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{dialog}.txt").write_text("".join(lines))
+from pipeline.data.corpora import iemocap
+from pipeline.runtime.errors import CorpusError
+from tests.helpers import make_session
 
 
 def test_class_counts_equal_what_the_generator_wrote(iemocap_root: Path, truth: dict) -> None:

@@ -1,5 +1,6 @@
-"""The house's rules, checked fast: imports run one way, each concept is stated once and what
-repeats it (dvc.yaml) is checked against it."""
+"""The house's rules, checked fast: a few packages with their docstrings, imports that run
+one way between them, torch only where a network runs, and dvc.yaml's regimes as
+pipeline/regimes.py states them."""
 
 from __future__ import annotations
 
@@ -11,67 +12,110 @@ from pathlib import Path
 import yaml
 
 from pipeline.regimes import REGIMES, USES_LAMBDA
-from pipeline.training import driver
-from tests.conftest import REPO
+from pipeline.runtime.imports import imported_names, module_file
+from tests.helpers import REPO
 
 PIPELINE = REPO / "pipeline"
+MODULES = ("params", "regimes")
+"""Top-level modules beside the packages: every layer reads the settings and the regimes."""
+MAY_IMPORT = {
+    "runtime": {"params"},  # the device and n_jobs rules are params.yaml's
+    "data": {"runtime"},
+    "features": {"data", "runtime"},
+    "model": {"features", "data", "params", "runtime"},
+    "training": {"model", "features", "data", "evaluation", "params", "regimes", "runtime"},
+    "evaluation": {"model", "features", "data", "params", "regimes", "runtime"},
+    "reporting": {"evaluation", "data", "regimes", "runtime"},
+    "inference": {"model", "features", "data", "params", "regimes", "runtime"},
+    "params": {"data", "features", "runtime"},
+    "regimes": set(),
+}
+"""Which parts of the project each part may import (besides itself and the package root's
+EMOTIONS): the rules each package's docstring states."""
+TORCH_FREE = (
+    "pipeline.params", "pipeline.regimes", "pipeline.data", "pipeline.features",
+    "pipeline.reporting", "pipeline.evaluation.metrics", "pipeline.evaluation.probes",
+    "pipeline.evaluation.statistics", "pipeline.evaluation.summary",
+    "pipeline.evaluation.calibration", "pipeline.runtime.errors", "pipeline.runtime.atomic",
+    "pipeline.runtime.workers", "pipeline.runtime.stage", "pipeline.runtime.imports",
+)  # fmt: skip
+"""What runs without torch: everything up to the frames, and all text."""
 
 
-def _imports(path: Path) -> set[str]:
-    """Every ``pipeline`` module a file imports, at the top or inside a function."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline"):
-            found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("pipeline"))
-    return found
+def _part(path: Path) -> str:
+    """``pipeline/<part>/...`` or ``pipeline/<part>.py`` -> part (the root: ``pipeline``)."""
+    parts = path.relative_to(PIPELINE).parts
+    return parts[0].removesuffix(".py") if len(parts) > 1 or parts[0] != "__init__.py" else ""
 
 
-def _module(path: Path) -> str:
-    return ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+def _project_files() -> list[Path]:
+    return sorted(p for p in PIPELINE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def test_no_module_is_both_imported_by_training_and_importing_from_it() -> None:
-    training = {_module(p) for p in (PIPELINE / "training").glob("*.py")}
-    modules = {_module(p): _imports(p) for p in PIPELINE.rglob("*.py")}
-    used_by_training = {m for t in training for m in modules[t] if m in modules}
-    outside = used_by_training - training - {"pipeline"}
-    both = {m: sorted(i for i in modules[m] if i.startswith("pipeline.training")) for m in outside}
-    assert not {m: i for m, i in both.items() if i}, "imports that run back up into training"
+def test_pipeline_is_a_few_packages_each_saying_what_it_owns_and_may_import() -> None:
+    top = sorted(p.name for p in PIPELINE.iterdir() if p.name != "__pycache__")
+    packages = [name for name in top if (PIPELINE / name).is_dir()]
+    assert len(top) <= 11, top
+    assert set(top) == {"__init__.py", *(f"{m}.py" for m in MODULES), *packages}
+    assert set(packages) | set(MODULES) == set(MAY_IMPORT)
+    for name in packages:
+        doc = ast.get_docstring(ast.parse((PIPELINE / name / "__init__.py").read_text()))
+        assert doc and "Owns:" in doc and "May import:" in doc, f"pipeline/{name}/__init__.py"
 
 
-def test_the_report_and_the_sweep_run_without_torch() -> None:
-    probe = "import sys, stages.make_report, stages.sweep_report; print('torch' in sys.modules)"
+def test_imports_run_one_way_between_the_parts() -> None:
+    wrong = []
+    for path in _project_files():
+        part = _part(path)
+        if not part:
+            continue
+        for name in imported_names(path):
+            target = module_file(name)
+            if target is None or not target.is_relative_to(PIPELINE):
+                continue
+            other = _part(target)
+            if other and other != part and other not in MAY_IMPORT[part]:
+                wrong.append(f"{path.relative_to(REPO)} imports {name}")
+    assert not wrong, "imports against the rules of tests/test_layout.py MAY_IMPORT: " + str(wrong)
+
+
+def test_only_the_training_and_release_stages_import_training() -> None:
+    users = {
+        path.relative_to(REPO).as_posix()
+        for folder in ("pipeline", "stages")
+        for path in (REPO / folder).rglob("*.py")
+        if "__pycache__" not in path.parts
+        and not path.is_relative_to(PIPELINE / "training")
+        and any(n.startswith("pipeline.training") for n in imported_names(path))
+    }
+    assert users == {"stages/train.py", "stages/release.py"}
+
+
+def test_data_features_text_and_statistics_import_no_torch() -> None:
+    probe = (
+        "import importlib, pkgutil, sys\n"
+        f"for name in {TORCH_FREE!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        "    for info in pkgutil.walk_packages(getattr(module, '__path__', []), name + '.'):\n"
+        "        importlib.import_module(info.name)\n"
+        "import stages.report, stages.sweep_report\n"
+        "print('torch' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
 
 
-def test_dvc_yaml_has_every_regime_and_only_its_lambda_readers_declare_lambda() -> None:
+def test_dvc_yaml_states_every_regime_and_which_read_lambda() -> None:
     dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    (declared,) = [v["regimes"] for v in dvc_yaml["vars"] if "regimes" in v]
+    assert list(declared) == list(REGIMES), "dvc.yaml vars.regimes and pipeline/regimes.py"
+    for regime, entry in declared.items():
+        assert (entry["reads"] == "lambda") == (regime in USES_LAMBDA), regime
     stages = dvc_yaml["stages"]
-    for prefix in ("train_", "release_"):
-        found = [name.removeprefix(prefix) for name in stages if name.startswith(prefix)]
-        assert found == list(REGIMES), f"{prefix}<regime> stages and pipeline/regimes.py"
-        for regime in REGIMES:
-            declares = "lambda" in stages[f"{prefix}{regime}"]["params"]
-            assert declares == (regime in USES_LAMBDA), f"{prefix}{regime}, pipeline/regimes.py"
-    assert stages["evaluate"]["foreach"] == list(REGIMES)
+    for name in ("train", "evaluate", "release", "publish"):
+        assert stages[name]["foreach"] == "${regimes}", name
     released = {a["path"].removeprefix("models/") for a in dvc_yaml["artifacts"].values()}
     assert released == set(REGIMES)
     assert all(a["type"] == "model" for a in dvc_yaml["artifacts"].values())
-
-
-def test_every_training_module_that_shapes_results_keys_the_fold_cache() -> None:
-    """A change to any of them must retrain, never reuse a cached pack (driver.code_digest)."""
-    keyed = {Path(m.__file__).resolve() for m in driver.RESULT_MODULES}
-    placement_only = {"driver.py", "cluster.py", "__init__.py"}
-    missing = [
-        p.name
-        for p in (PIPELINE / "training").glob("*.py")
-        if p.name not in placement_only and p.resolve() not in keyed
-    ]
-    assert not missing

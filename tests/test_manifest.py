@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.corpora import manifest
-from pipeline.errors import CorpusError
-from tests.conftest import write_tone
+from pipeline.data.corpora import manifest
+from pipeline.runtime.errors import CorpusError
+from tests.helpers import write_tone
 
 MAP = {
     "angry": "ang",

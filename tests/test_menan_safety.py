@@ -19,12 +19,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from pipeline import commands
-from pipeline.audio_quality import assess
-from pipeline.corpora import manifest
-from pipeline.emotion_model import AudioSources, EmotionModel, float_samples
-from pipeline.errors import ConfigError, CorpusError, ModelError, OutputError
-from tests.conftest import REPO, tree_digest, write_tone
+from pipeline.data.corpora import manifest
+from pipeline.features.quality import assess
+from pipeline.inference import cli as commands
+from pipeline.inference.emotion_model import AudioSources, EmotionModel, float_samples
+from pipeline.runtime.errors import ConfigError, CorpusError, ModelError, OutputError
+from tests.helpers import REPO, tree_digest, write_tone
 
 MENAN = Path(sys.executable).parent / "menan"
 PROBS = ["prob_ang", "prob_hap", "prob_neu", "prob_sad"]
@@ -157,7 +157,7 @@ def test_bad_options_and_outputs_are_one_line_before_any_work(
         raise AssertionError("audio was scored before the check")
 
     monkeypatch.setattr(EmotionModel, "score", no_work)
-    monkeypatch.setattr("pipeline.onnx_export.export", no_work)
+    monkeypatch.setattr("pipeline.inference.onnx_export.export", no_work)
     filled = [a.format(model=user["model"], audio=user["audio"]) for a in argv]
     with pytest.raises(error, match=words.replace("(", r"\(")):
         commands.main(filled)
@@ -167,8 +167,8 @@ def test_bad_options_and_outputs_are_one_line_before_any_work(
 def test_a_gpu_that_is_not_there_is_refused_by_name(user: dict, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="device: 'cuda', but torch sees no GPU"):
         EmotionModel.load(user["model"], "cuda")
-    from stages import check_params
-    from tests.conftest import write_params
+    from stages import check as check_params
+    from tests.helpers import write_params
 
     write_params(tmp_path, {"device": "cuda"})
     os.chdir(tmp_path)
@@ -359,7 +359,7 @@ def test_the_flags_follow_their_stated_thresholds() -> None:
 
 
 def test_python_m_pipeline_commands_is_the_command() -> None:
-    done = subprocess.run([sys.executable, "-m", "pipeline.commands", "--help"], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "pipeline.inference.cli", "--help"], cwd=REPO,
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0 and "predict" in done.stdout
 
@@ -407,7 +407,7 @@ def test_long_recordings_are_computed_in_blocks_with_the_same_numbers(
 ) -> None:
     """The per-frame channels a block at a time and RAPT's input a block at a time give the
     numbers of one pass (fixtures are shorter than one block, so shrink the blocks)."""
-    from pipeline import features
+    from pipeline.features import channels as features
 
     t = np.arange(3 * 16_000) / 16_000
     voice = 0.2 * np.sin(2 * np.pi * 140 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
@@ -435,7 +435,7 @@ def test_flags_for_clipping_and_cancelling_channels_follow_their_thresholds() ->
 def test_a_streamed_wav_is_not_called_truncated_and_a_cut_wavex_is(tmp_path: Path) -> None:
     import struct
 
-    from pipeline.audio_io import truncated_seconds
+    from pipeline.features.audio import truncated_seconds
 
     noise = (0.1 * np.random.default_rng(0).standard_normal((16_000, 2))).astype(np.float32)
     sf.write(tmp_path / "s.wav", noise, 16_000, subtype="PCM_16")

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.errors import ConfigError
-from pipeline.folds import make_folds
-from pipeline.model import EmotionSpeakerNet, entropy, reverse_gradient
+from pipeline.data.folds import make_folds
+from pipeline.model.network import EmotionSpeakerNet, entropy, reverse_gradient
+from pipeline.runtime.errors import ConfigError
 
 
 def _labels(sessions: int = 5, with_session: bool = True) -> pd.DataFrame:

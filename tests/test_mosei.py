@@ -8,9 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from pipeline.corpora import mosei
-from pipeline.errors import CorpusError
-from tests.conftest import write_tone
+from pipeline.data.corpora import mosei
+from pipeline.runtime.errors import CorpusError
+from tests.helpers import write_tone
 
 WAV_DIR = "Audio/Full/WAV_16000"
 

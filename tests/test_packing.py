@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.model import EmotionSpeakerNet
+from pipeline.model.network import EmotionSpeakerNet
 from pipeline.training.gru import packed_gru
 from pipeline.training.packing import GRU_WEIGHTS, PackedAdam, PackedNet
 from pipeline.training.steps import Batch, PackedTrainer
@@ -43,7 +43,7 @@ def test_packed_gru_gradients_are_exact() -> None:
 
 
 WHERE = (
-    "pipeline/model.py (EmotionSpeakerNet, the authoritative network) and "
+    "pipeline/model/network.py (EmotionSpeakerNet, the authoritative network) and "
     "pipeline/training/packing.py (PackedNet, the same network for R runs) must change together"
 )
 
@@ -102,7 +102,9 @@ def test_packed_net_computes_with_every_weight_of_table1() -> None:
 def test_a_weight_packed_net_reads_but_the_network_lacks_is_a_clear_error() -> None:
     packed = PackedNet(_nets(1))
     packed.main_layout.slots.pop("enc.frame_out.0.weight")
-    message = "computes with 'enc.frame_out.0.weight', which the network of pipeline/model.py"
+    message = (
+        "computes with 'enc.frame_out.0.weight', which the network of pipeline/model/network.py"
+    )
     with pytest.raises(KeyError, match=message):
         packed.embed(torch.randn(1, 2, 60, 43))
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from pipeline import workers
-from pipeline.errors import ConfigError
+from pipeline.data.corpora import check_entries
 from pipeline.params import check_roots, load_params, validate
-from tests.conftest import REPO, project_params, write_params
+from pipeline.runtime import workers
+from pipeline.runtime.errors import ConfigError
+from tests.helpers import REPO, project_params, write_params
 
 
 def test_the_shipped_params_file_passes_and_is_typed() -> None:
@@ -60,13 +61,6 @@ def test_the_shipped_params_file_passes_and_is_typed() -> None:
         ({"lamda": 0.3}, r"lamda: unknown key; did you mean lambda\?"),
         ({"train": {"epoch": 3}}, r"train.epoch: unknown key; did you mean train.epochs\?"),
         ({"train": "fast"}, r"params.yaml train: expected a mapping, got 'fast'"),
-        ({"corpora": {"mosei": {"format": "timit"}}}, r"corpora.mosei.format: expected one of"),
-        ({"corpora": {"mosei": {"wav_dr": "x"}}}, r"corpora.mosei: unknown keys \['wav_dr'\]"),
-        ({"corpora": {"mosei": {"wav_dir": 5}}}, r"corpora.mosei.wav_dir: expected a non-empty"),
-        (
-            {"corpora": {"iemocap": {"expected_counts": {"joy": 3}}}},
-            r"corpora.iemocap.expected_counts: expected null or a mapping from ang, hap, neu, sad",
-        ),
         ({"corpora": {"my corpus": {"format": "manifest", "root": "x"}}}, r"letters, digits"),
     ],
 )
@@ -75,6 +69,28 @@ def test_a_bad_setting_names_its_key_and_what_is_allowed(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         validate(project_params(changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"corpora": {"mosei": {"format": "timit"}}}, r"corpora.mosei.format: expected one of"),
+        ({"corpora": {"mosei": {"wav_dr": "x"}}}, r"corpora.mosei: unknown keys \['wav_dr'\]"),
+        ({"corpora": {"mosei": {"wav_dir": 5}}}, r"corpora.mosei.wav_dir: expected a non-empty"),
+        (
+            {"corpora": {"iemocap": {"expected_counts": {"joy": 3}}}},
+            r"corpora.iemocap.expected_counts: expected null or a mapping from ang, hap, neu, sad",
+        ),
+    ],
+)
+def test_a_bad_corpus_entry_names_its_key_in_the_check_stage(
+    changes: dict[str, Any], message: str
+) -> None:
+    """A format's options are its reader's: checked by the check stage, not by every stage
+    that loads params.yaml (which imports no reader)."""
+    params = validate(project_params(changes))
+    with pytest.raises(ConfigError, match=message):
+        check_entries(params.corpora)
 
 
 def test_a_missing_setting_says_what_is_expected() -> None:
@@ -139,7 +155,7 @@ def test_the_check_stage_stops_with_one_line_and_writes_nothing(
     tmp_path: Path, changes: dict[str, Any], message: str
 ) -> None:
     write_params(tmp_path, changes)
-    line = _one_error_line(_stage(tmp_path, "stages.check_params", "data/demo", "out/checked"))
+    line = _one_error_line(_stage(tmp_path, "stages.check", "data/demo", "out/checked"))
     assert message in line
     assert not (tmp_path / "out").exists()
 
@@ -148,11 +164,11 @@ def test_stages_refuse_bad_settings_before_any_work(tmp_path: Path) -> None:
     """The rows of the hardening issue, on the stages they broke: training with 0 epochs and
     features with n_jobs 0 now stop at once, before reading their inputs."""
     write_params(tmp_path, {"train": {"epochs": 0}})
-    train = ["stages.train_regime", "ec_only", *["missing"] * 4, "out", "plot.json"]
+    train = ["stages.train", "ec_only", *["missing"] * 4, "out", "plot.json"]
     assert "train.epochs: expected an integer >= 1, got 0" in _one_error_line(
         _stage(tmp_path, *train)
     )
     write_params(tmp_path, {"n_jobs": 0})
-    features = ["stages.extract_features", "missing.parquet", "out.parquet"]
+    features = ["stages.features", "missing.parquet", "out.parquet"]
     assert "n_jobs: expected -1 (all cores)" in _one_error_line(_stage(tmp_path, *features))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

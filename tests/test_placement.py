@@ -17,10 +17,15 @@ import pytest
 from pipeline.training.config import TrainConfig
 from pipeline.training.driver import placement, plan_packs, plan_runs
 from pipeline.training.pack import Run
-from tests.conftest import REPO
-from tests.test_cluster import ARGS
-from tests.test_resume import EPOCHS, _project, _stage, assert_same_stage_outputs
-from tests.test_training import stage_config
+from tests.helpers import (
+    EPOCHS,
+    REPO,
+    STAGE_ARGS,
+    assert_same_stage_outputs,
+    stage_config,
+    stage_project,
+    start_train_stage,
+)
 
 SECONDS = 4.0
 
@@ -28,10 +33,10 @@ SECONDS = 4.0
 @pytest.mark.slow
 def test_n_jobs_changes_where_packs_run_never_what_they_compute(tmp_path: Path) -> None:
     """One process training both packs, or two processes one pack each: the same bits."""
-    alone = _project(tmp_path / "one", n_jobs=1, pack=1, seconds=SECONDS)
-    assert _stage(alone).wait() == 0
-    pooled = _project(tmp_path / "two", n_jobs=2, pack=1, seconds=SECONDS)
-    assert _stage(pooled).wait() == 0
+    alone = stage_project(tmp_path / "one", n_jobs=1, pack=1, seconds=SECONDS)
+    assert start_train_stage(alone).wait() == 0
+    pooled = stage_project(tmp_path / "two", n_jobs=2, pack=1, seconds=SECONDS)
+    assert start_train_stage(pooled).wait() == 0
     assert_same_stage_outputs(alone, pooled)
 
 
@@ -39,13 +44,13 @@ def test_n_jobs_changes_where_packs_run_never_what_they_compute(tmp_path: Path) 
 def test_a_resume_with_one_pack_left_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     """Two workers, packs of 2 runs and of 1 run: killed once the small pack is done, the
     stage resumes the big one in a single process, and ends with the uninterrupted bits."""
-    whole = _project(tmp_path / "whole", n_jobs=2, pack=2, seconds=SECONDS, folds=5)
-    assert _stage(whole).wait() == 0
+    whole = stage_project(tmp_path / "whole", n_jobs=2, pack=2, seconds=SECONDS, folds=5)
+    assert start_train_stage(whole).wait() == 0
 
-    killed = _project(tmp_path / "killed", n_jobs=2, pack=2, seconds=SECONDS, folds=5)
+    killed = stage_project(tmp_path / "killed", n_jobs=2, pack=2, seconds=SECONDS, folds=5)
     cache = killed / "data/.fold_cache/menan"
     stage = subprocess.Popen(
-        [sys.executable, "-m", "stages.train_regime", *ARGS], cwd=killed,
+        [sys.executable, "-m", "stages.train", *STAGE_ARGS], cwd=killed,
         env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=(tmp_path / "killed.log").open("w"),
     )  # fmt: skip
     deadline = time.monotonic() + 300
@@ -56,7 +61,7 @@ def test_a_resume_with_one_pack_left_equals_an_uninterrupted_run(tmp_path: Path)
     assert stage.wait() == -signal.SIGKILL
     assert list(cache.glob("*.state.pt")), "the two-run pack should be half way"
 
-    rerun = _stage(killed)
+    rerun = start_train_stage(killed)
     log = rerun.stderr.read()
     assert rerun.wait() == 0, log
     assert "1 packs to train" in log
@@ -104,7 +109,7 @@ assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
 import pipeline.training.driver  # what every training worker and Dask task imports first
 print(os.environ["CUBLAS_WORKSPACE_CONFIG"])
 import torch
-from pipeline import device
+from pipeline.runtime import device
 device.prepare_training()
 backends = torch.backends
 print(torch.are_deterministic_algorithms_enabled(), backends.cuda.matmul.fp32_precision,

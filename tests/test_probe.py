@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pipeline import EMOTIONS
-from pipeline.probe import (
+from pipeline.evaluation.probes import (
     PROBE_MODELS,
     emotion_balanced,
     gender_probe,

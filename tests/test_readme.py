@@ -14,8 +14,7 @@ import pytest
 import yaml
 
 from pipeline.params import validate
-from tests.conftest import REPO
-from tests.readme import README, blocks, settings
+from tests.helpers import README, REPO, blocks, exp_run_settings
 
 
 def test_the_readme_is_short_and_its_links_resolve() -> None:
@@ -43,7 +42,7 @@ def test_the_real_corpus_commands_set_keys_params_yaml_accepts(tmp_path: Path) -
     assert len(commands) == 2  # the smoke run and the paper protocol
     for command in commands:
         params = yaml.safe_load((REPO / "params.yaml").read_text())
-        for key, value in settings(command).items():
+        for key, value in exp_run_settings(command).items():
             *parents, leaf = key.split(".")
             node = params
             for part in parents:

@@ -7,52 +7,29 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import torch
 
-from tests.conftest import REPO, write_params
-from tests.test_training import TRAIN, _write_inputs
-
-EPOCHS = 8
-
-
-def _stage(root: Path) -> subprocess.Popen:
-    args = ["menan", "labels.parquet", "f.parquet", "s.parquet", "folds.json", "out", "plot.json"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "stages.train_regime", *args],
-        cwd=root, env=env, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def _project(
-    root: Path, n_jobs: int = 1, pack: int = 2, seconds: float = 1.0, folds: int = 3
-) -> Path:
-    """A training stage's inputs: 10 speakers, 8 utterances each, the first ``folds`` folds.
-
-    At 4 s crops a pack's floats depend on its torch thread count (at 1 s they happen not
-    to), so the placement tests use those.
-    """
-    root.mkdir()
-    _write_inputs(root, per_speaker=8)
-    train = {**TRAIN, "epochs": EPOCHS, "max_seconds": seconds, "folds": list(range(folds)),
-             "pack": pack}  # fmt: skip
-    write_params(root, {"n_jobs": n_jobs, "lambda": 0.5, "train": train})
-    return root
+from tests.helpers import (
+    EPOCHS,
+    TRAIN,
+    assert_same_stage_outputs,
+    children_of,
+    stage_project,
+    start_train_stage,
+    write_params,
+)
 
 
 @pytest.mark.slow
 def test_the_plot_file_grows_epoch_by_epoch_while_the_stage_trains(tmp_path: Path) -> None:
     """What `dvc plots show` reads during a long run: the tracked curve file, rewritten
     after every epoch, one row per epoch (the mean of the runs that reached it)."""
-    root = _project(tmp_path / "live")
+    root = stage_project(tmp_path / "live")
     plot = root / "plot.json"
-    stage = _stage(root)
+    stage = start_train_stage(root)
     seen = []
     for line in stage.stderr:
         if " epoch " in line and plot.exists():  # read while the stage is still training
@@ -68,11 +45,11 @@ def test_the_plot_file_grows_epoch_by_epoch_while_the_stage_trains(tmp_path: Pat
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) -> None:
-    whole = _project(tmp_path / "whole")
-    assert _stage(whole).wait() == 0
+    whole = stage_project(tmp_path / "whole")
+    assert start_train_stage(whole).wait() == 0
 
-    killed = _project(tmp_path / "killed")
-    stage = _stage(killed)
+    killed = stage_project(tmp_path / "killed")
+    stage = start_train_stage(killed)
     for line in stage.stderr:
         if f"epoch 4/{EPOCHS}" in line:  # epochs 1-3 are saved by now, the run goes on
             os.kill(stage.pid, signal.SIGKILL)
@@ -81,7 +58,7 @@ def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) 
     assert list((killed / "data/.fold_cache/menan").glob("*.state.pt"))
     assert not (killed / "out").exists()
 
-    rerun = _stage(killed)
+    rerun = start_train_stage(killed)
     log = rerun.stderr.read()
     assert rerun.wait() == 0, log
     resumed = [line for line in log.splitlines() if "resuming after epoch" in line]
@@ -94,43 +71,15 @@ def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) 
     assert_same_stage_outputs(whole, killed)
 
 
-def assert_same_stage_outputs(one: Path, other: Path, runs: int = 3) -> None:
-    """Two projects' training stage outputs are equal, bit for bit (weights included)."""
-    found = sorted(p.relative_to(one / "out") for p in (one / "out").glob("fold*/seed*"))
-    assert len(found) == runs
-    assert found == sorted(p.relative_to(other / "out") for p in (other / "out").glob("*/*"))
-    for run in found:
-        a, b = one / "out" / run, other / "out" / run
-        for name in ("predictions.parquet", "embeddings.npz", "curve.json", "fold.json"):
-            assert (a / name).read_bytes() == (b / name).read_bytes(), (run, name)
-        model_a, model_b = (torch.load(p / "model.pt", weights_only=True) for p in (a, b))
-        for key, tensor in model_a["state_dict"].items():
-            assert torch.equal(tensor, model_b["state_dict"][key])
-    assert (one / "plot.json").read_bytes() == (other / "plot.json").read_bytes()
-
-
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (from any of its threads)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 @pytest.mark.slow
 def test_workers_die_with_a_killed_stage(tmp_path: Path) -> None:
     """With two worker processes, a SIGKILL of the stage leaves no worker training on."""
-    root = _project(tmp_path / "pooled", n_jobs=2, pack=1)  # 2 packs, 2 workers
-    stage = _stage(root)
+    root = stage_project(tmp_path / "pooled", n_jobs=2, pack=1)  # 2 packs, 2 workers
+    stage = start_train_stage(root)
     for line in stage.stderr:
         if f"epoch 2/{EPOCHS}" in line:  # the workers are training
             break
-    workers = _children(stage.pid)
+    workers = children_of(stage.pid)
     assert workers
     os.kill(stage.pid, signal.SIGKILL)
     stage.wait()
@@ -145,10 +94,10 @@ def test_workers_die_with_a_killed_stage(tmp_path: Path) -> None:
 def test_a_non_finite_loss_stops_the_stage_naming_fold_epoch_and_loss(tmp_path: Path) -> None:
     """lr 1e10 blows the weights up in the first epoch: the stage says so in one line and
     writes no outputs, no plot and no state (the NaN epoch would poison every later one)."""
-    root = _project(tmp_path / "p", n_jobs=1, pack=1)
+    root = stage_project(tmp_path / "p", n_jobs=1, pack=1)
     train = {**TRAIN, "epochs": EPOCHS, "max_seconds": 1.0, "folds": [0, 1, 2], "lr": 1e10}
     write_params(root, {"n_jobs": 1, "train": train})
-    stage = _stage(root)
+    stage = start_train_stage(root)
     log = stage.stderr.read()
     assert stage.wait() == 1, log
     assert "Traceback" not in log

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline.calibration import Null, coverage, family_false_positive_rate
-from pipeline.statistics import (
+from pipeline.evaluation.calibration import Null, coverage, family_false_positive_rate
+from pipeline.evaluation.statistics import (
     Paired,
     adjust_family,
     corrected_interval,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sweep import read_sweep, sweep_figure, sweep_markdown
+from pipeline.reporting.sweep import read_sweep, sweep_figure, sweep_markdown
 
 PARAMS = {"lambda": 0.5, "n_jobs": -1, "train": {"seeds": [1, 2], "epochs": 12}}
 

@@ -11,58 +11,16 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import EMOTIONS, feature_store
-from pipeline.batches import FrameStore
-from pipeline.errors import ConfigError, NonFiniteError
-from pipeline.feature_store import Features
-from pipeline.features import PitchRange, settings
-from pipeline.folds import make_folds
-from pipeline.inference import DeviceFrames
-from pipeline.run_files import FoldResult
+from pipeline.data.folds import make_folds
+from pipeline.features.frame_store import FrameStore
+from pipeline.model.run_files import FoldResult
+from pipeline.model.scoring import DeviceFrames
+from pipeline.runtime.errors import ConfigError, NonFiniteError
 from pipeline.training import driver
-from pipeline.training.config import TrainConfig
 from pipeline.training.driver import plan_runs, run_regime
 from pipeline.training.pack import Run
 from pipeline.training.run import train_pack
-
-SPEAKERS = [f"Ses{s:02d}{g}" for s in range(1, 6) for g in "FM"]
-
-
-def toy_corpus(per_speaker: int = 8, seed: int = 0) -> tuple[pd.DataFrame, Features, Features]:
-    """Features where the emotion shifts channels 0-3 and the speaker shifts channels 10-19."""
-    rng = np.random.default_rng(seed)
-    rows, originals, copies = [], [], []
-    for k, speaker in enumerate(SPEAKERS):
-        for i in range(per_speaker):
-            label = EMOTIONS[i % 4]
-            utt = f"{speaker}_u{i:02d}"
-            rows.append({"utt_id": utt, "speaker": speaker, "session": speaker[:5], "label": label})
-            frames = rng.standard_normal((int(rng.integers(20, 90)), 43)).astype(np.float32)
-            frames[:, EMOTIONS.index(label)] += 2.5
-            frames[:, 10 + k] += 1.5
-            originals.append((utt, 1.0, frames))
-            copies.append((utt, 1.1, frames[::2] + 0.1))
-    return pd.DataFrame(rows), _features(originals), _features(copies)
-
-
-def _features(items: list[tuple[str, float, np.ndarray]]) -> Features:
-    counts = [len(f) for _, _, f in items]
-    return Features(
-        utt_ids=np.array([u for u, _, _ in items], dtype=object),
-        speeds=np.array([s for _, s, _ in items], dtype=np.float32),
-        offsets=np.r_[0, np.cumsum(counts)].astype(np.int64),
-        frames=np.concatenate([f for _, _, f in items]),
-    )
-
-
-def config(**overrides) -> TrainConfig:
-    base = {
-        "seeds": [3], "epochs": 4, "batch_size": 16, "lr": 3e-3, "lr_decay_power": 1.0,
-        "max_seconds": 0.5, "embedding": "pooled", "selection": "best_val_ua",
-        "menan_sc_steps": 1, "pack": 5, "folds": "all", "probe_holdout": 0, "device": "cpu",
-        "lam": 0.5,
-    }  # fmt: skip
-    return TrainConfig(**{**base, **overrides})
+from tests.helpers import stage_config, toy_config, toy_corpus, write_stage_inputs
 
 
 def session_run(folds: list[dict], session_index: int, seed: int = 3, *which: int) -> Run:
@@ -119,7 +77,8 @@ def test_tiny_training_learns_a_separable_task(regime: str) -> None:
     labels, originals, copies = toy_corpus()
     store = FrameStore.combine(originals, copies)
     folds = make_folds(labels)
-    [[out]] = train_pack(store, labels, [session_run(folds, 1, 3, 0)], regime, config(epochs=15))
+    runs = [session_run(folds, 1, 3, 0)]
+    [[out]] = train_pack(store, labels, runs, regime, toy_config(epochs=15))
     assert out.results["test_wa"] > 0.7, out.results  # chance: 0.25
     test = out.predictions[out.predictions["split"] == "test"]
     assert set(test["speaker"]) == {folds[2]["test"]} and len(test) == 8
@@ -131,10 +90,10 @@ def test_same_seed_same_model_and_seeds_differ() -> None:
     labels, originals, copies = toy_corpus()
     store = FrameStore.combine(originals, copies)
     folds = make_folds(labels)
-    [[a]] = train_pack(store, labels, [session_run(folds, 0, 3, 0)], "dat", config(epochs=2))
-    [[b]] = train_pack(store, labels, [session_run(folds, 0, 3, 0)], "dat", config(epochs=2))
+    [[a]] = train_pack(store, labels, [session_run(folds, 0, 3, 0)], "dat", toy_config(epochs=2))
+    [[b]] = train_pack(store, labels, [session_run(folds, 0, 3, 0)], "dat", toy_config(epochs=2))
     assert_same_outputs(a, b)  # no wall-clock values in outputs either
-    [[c]] = train_pack(store, labels, [session_run(folds, 0, 4, 0)], "dat", config(epochs=2))
+    [[c]] = train_pack(store, labels, [session_run(folds, 0, 4, 0)], "dat", toy_config(epochs=2))
     assert not torch.equal(a.state["enc.gru.weight_hh_l0"], c.state["enc.gru.weight_hh_l0"])
 
 
@@ -145,14 +104,14 @@ def test_one_run_serves_both_folds_of_a_session() -> None:
     folds = make_folds(labels)
     first, second = folds[4:6]
     assert first["session"] == second["session"] and first["test"] == second["val"]
-    [shared] = train_pack(store, labels, [session_run(folds, 2)], "menan", config(epochs=3))
+    [shared] = train_pack(store, labels, [session_run(folds, 2)], "menan", toy_config(epochs=3))
     for which, out in enumerate(shared):
         [[alone]] = train_pack(
-            store, labels, [session_run(folds, 2, 3, which)], "menan", config(epochs=3)
+            store, labels, [session_run(folds, 2, 3, which)], "menan", toy_config(epochs=3)
         )
         assert_same_outputs(alone, out)
     # without a selection step, one fold's test speaker is the other's validation speaker
-    cfg = config(epochs=2, selection="last")
+    cfg = toy_config(epochs=2, selection="last")
     [[a, b]] = train_pack(store, labels, [session_run(folds, 2)], "dat", cfg)
     assert a.results["test_ua"] == b.results["val_ua"]
     assert a.results["val_ua"] == b.results["test_ua"]
@@ -174,7 +133,7 @@ def test_packed_runs_equal_separate_runs(regime: str) -> None:
     runs = plan_runs(make_folds(labels), [3, 4])[:3]
     sizes = {len(labels[labels["speaker"].isin(r.folds[0]["train"])]) for r in runs}
     assert len(sizes) == 2  # a shorter run waits, untouched, while the others step
-    cfg = config(epochs=3)
+    cfg = toy_config(epochs=3)
     packed = train_pack(store, labels, runs, regime, cfg)
     for run, per_fold in zip(runs, packed, strict=True):
         [alone] = train_pack(store, labels, [run], regime, cfg)
@@ -188,7 +147,7 @@ def test_interrupted_pack_resumes_from_its_last_epoch(tmp_path: Path) -> None:
     labels, originals, copies = toy_corpus()
     store = FrameStore.combine(originals, copies)
     runs = plan_runs(make_folds(labels), [3])[:2]
-    cfg = config(epochs=4)
+    cfg = toy_config(epochs=4)
     uninterrupted = train_pack(store, labels, runs, "menan", cfg)
 
     class Stop(Exception):
@@ -226,41 +185,11 @@ def test_interrupted_pack_resumes_from_its_last_epoch(tmp_path: Path) -> None:
             assert_same_outputs(a, b)
 
 
-def _write_inputs(tmp: Path, per_speaker: int = 4) -> tuple[Path, list[Path], Path]:
-    labels, originals, copies = toy_corpus(per_speaker=per_speaker)
-    labels["correct"] = labels["label"].map(lambda x: [x])
-    labels_path = tmp / "labels.parquet"
-    labels.to_parquet(labels_path)
-    paths = []
-    for name, table in (("f", originals), ("s", copies)):
-        path = tmp / f"{name}.parquet"
-        with feature_store.feature_writer(path, settings(PitchRange())) as writer:
-            for i in range(len(table)):
-                writer.add(str(table.utt_ids[i]), float(table.speeds[i]), table.utterance(i))
-        paths.append(path)
-    folds_path = tmp / "folds.json"
-    folds_path.write_text(json.dumps(make_folds(labels)))
-    return labels_path, paths, folds_path
-
-
-TRAIN = {
-    "seeds": [1], "epochs": 1, "batch_size": 16, "lr": 1e-3, "lr_decay_power": 1.0,
-    "max_seconds": 0.3, "embedding": "pooled", "selection": "best_val_ua",
-    "menan_sc_steps": 1, "pack": 2, "folds": [0, 3], "probe_holdout": 0,
-}  # fmt: skip
-"""params.yaml ``train`` of the small stage tests."""
-
-
-def stage_config(lam: float = 0.5, **train) -> TrainConfig:
-    """What a training stage resolves from params.yaml with TRAIN (and ``train``) on the CPU."""
-    return TrainConfig(**{**TRAIN, **train}, lam=lam, device="cpu")
-
-
 def test_stage_driver_caches_packs_and_writes_per_fold_and_seed(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setattr(driver, "CACHE_ROOT", tmp_path / "cache")
-    labels_path, paths, folds_path = _write_inputs(tmp_path)
+    labels_path, paths, folds_path = write_stage_inputs(tmp_path)
     cfg = stage_config(seeds=[1, 5])
     out, plot = tmp_path / "out", tmp_path / "plot.json"
     summaries = run_regime("menan", cfg, labels_path, paths, folds_path, out, 1, plot)
@@ -292,7 +221,7 @@ def test_stage_driver_caches_packs_and_writes_per_fold_and_seed(
 def test_fold_indices_are_checked_against_the_folds_file(tmp_path: Path) -> None:
     """Types and ranges of every setting are pipeline.params' job (tests/test_params.py);
     only whether fold 12 exists needs the folds file."""
-    labels_path, paths, folds_path = _write_inputs(tmp_path)
+    labels_path, paths, folds_path = write_stage_inputs(tmp_path)
     cfg = stage_config(folds=[12])
     with pytest.raises(ConfigError, match=r"train.folds: no folds \[12\] \(there are 10\)"):
         run_regime("menan", cfg, labels_path, paths, folds_path, tmp_path / "out", 1,
@@ -307,4 +236,4 @@ def test_non_finite_standardization_stops_before_training_and_names_the_run() ->
     originals.frames[originals.offsets[row] + 2, 5] = np.inf
     store = FrameStore.combine(originals, copies)
     with pytest.raises(NonFiniteError, match=rf"run {run.name} \(fold 0, 1\), before epoch 1: "):
-        train_pack(store, labels, [run], "menan", config(epochs=1))
+        train_pack(store, labels, [run], "menan", toy_config(epochs=1))

@@ -1,10 +1,15 @@
 """Training the regimes: packed runs, per-epoch checkpoints, seeds, the stage driver.
 
-Modules: ``config`` (settings), ``gru`` and ``packing`` (R runs as one network), ``steps``
-(one step of each regime), ``inputs`` (batch tables on the device, validation of a pack),
-``selection`` (each fold's best epoch), ``pack`` (a pack's state and results), ``run`` (the
-epoch loop of one pack, resumable), ``checkpoint`` (atomic per-epoch state) and ``driver``
-(the stage: plan packs, place them, show progress, assemble outputs), with ``cluster`` for
-Dask. They build on :mod:`pipeline.model`, :mod:`pipeline.inference` and
-:mod:`pipeline.run_files`, none of which imports from here.
+Owns: ``config`` (the settings a stage trains with), ``gru`` and ``packing`` (R runs as one
+network), ``steps`` (one step of each regime), ``inputs`` (batch tables on the device,
+validation of a pack), ``selection`` (each fold's best epoch), ``pack`` (a pack's state and
+results), ``run`` (the epoch loop of one pack, resumable), ``checkpoint`` (atomic per-epoch
+state), ``curves`` (per-epoch curves, kept live), ``driver`` (the stage: plan packs, place
+them, show progress, assemble outputs) with ``cluster`` for Dask, and ``release`` (one
+network per regime on every speaker).
+
+May import: :mod:`pipeline.model`, :mod:`pipeline.features`, :mod:`pipeline.data`,
+:mod:`pipeline.evaluation` (its metrics), :mod:`pipeline.params`, :mod:`pipeline.regimes`,
+:mod:`pipeline.runtime`. Imported by nothing of the project but the ``train`` and
+``release`` stages: a user's ``menan`` and the report run without it.
 """

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from pipeline.atomic import atomic_path
-from pipeline.run_files import write_torch
+from pipeline.model.run_files import write_torch
+from pipeline.runtime.atomic import atomic_path
 
 
 def save(path: Path, state: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ shared filesystem), never from arrays shipped through the scheduler, and each pa
 its state there after every epoch: a worker that dies costs the epoch it was in, because
 the scheduler hands the pack to another worker, which resumes from that state. A pack
 computes with the same fixed thread count on a worker as anywhere else
-(:func:`pipeline.device.prepare_training`), so a cluster's outputs equal this machine's.
+(:func:`pipeline.runtime.device.prepare_training`), so a cluster's outputs equal this machine's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.errors import ConfigError
+from pipeline.runtime.errors import ConfigError
 from pipeline.training.run import Report
 
 log = logging.getLogger(__name__)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline import device as devices
-from pipeline.errors import ConfigError
-from pipeline.params import Params, TrainSettings
+from pipeline.data.folds import Fold
+from pipeline.params import Params, RunSettings
 from pipeline.regimes import USES_LAMBDA
+from pipeline.runtime import device as devices
+from pipeline.runtime.errors import ConfigError
 
 CPU_PACK = 3
 """``pack: auto`` on the CPU: the best measured on CPU (``benchmarks/bench_training.py``)."""
 
 
-class TrainConfig(TrainSettings):
-    """params.yaml ``train`` plus what a stage resolves: lambda (for the regimes that read
-    it) and the device the runs compute on."""
-
-    lam: float | None
-    device: str
+class TrainConfig(RunSettings):
+    """The settings a stage trains with (:class:`~pipeline.params.RunSettings`: params.yaml
+    ``train``, lambda for the regimes that read it, the device), and how it packs runs."""
 
     @classmethod
     def for_regime(cls, params: Params, regime: str) -> TrainConfig:
@@ -45,7 +43,7 @@ class TrainConfig(TrainSettings):
         return {**self.model_dump(exclude={"device"}), "device": devices.kind(self.device)}
 
 
-def chosen_folds(folds: list[dict[str, Any]], which: Any) -> list[dict[str, Any]]:
+def chosen_folds(folds: list[Fold], which: Any) -> list[Fold]:
     """The folds ``train.folds`` picks; indices are checked here, against the folds file."""
     if which == "all":
         return folds

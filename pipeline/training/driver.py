@@ -5,7 +5,7 @@ Runs are (session, seed) pairs of the chosen folds. They are cut into packs of
 then session), so a pack's composition, and with it every float it produces, depends only
 on params.yaml and the device type, never on ``n_jobs`` or on what an interrupted earlier
 attempt had finished. Every pack computes with the same fixed number of torch threads
-(:func:`pipeline.device.prepare_training`), wherever it runs: in this process, in a worker
+(:func:`pipeline.runtime.device.prepare_training`), wherever it runs: in this process, in a worker
 process, on a Dask worker, or resumed after a kill.
 
 Placement: on the CPU, packs run in up to ``n_jobs`` worker processes, one pack per
@@ -38,57 +38,39 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from pipeline import (
-    batches,
-    curves,
-    device,
-    feature_store,
-    frame_cache,
-    inference,
-    metrics,
-    model,
-    params,
-    regimes,
-    run_files,
-)
-from pipeline.atomic import atomic_path, write_json
-from pipeline.errors import ConfigError
-from pipeline.frame_cache import file_digest, open_frames
+from pipeline.data.folds import Fold, read_folds
+from pipeline.features import frame_cache
+from pipeline.features import store as feature_store
+from pipeline.features.frame_cache import file_digest, open_frames
+from pipeline.model import run_files
+from pipeline.model.scoring import DeviceFrames
 from pipeline.regimes import REGIMES
-from pipeline.training import (
-    checkpoint,
-    cluster,
-    gru,
-    inputs,
-    pack,
-    packing,
-    selection,
-    steps,
-)
-from pipeline.training import config as config_module
-from pipeline.training import run as run_module
+from pipeline.runtime import device
+from pipeline.runtime.atomic import atomic_path, write_json
+from pipeline.runtime.errors import ConfigError
+from pipeline.runtime.imports import ROOT, closure
+from pipeline.runtime.workers import count as worker_count
+from pipeline.runtime.workers import die_with_stage
+from pipeline.training import cluster, curves
 from pipeline.training.config import TrainConfig, chosen_folds
 from pipeline.training.pack import Run
 from pipeline.training.run import Report, train_pack
-from pipeline.workers import count as worker_count
-from pipeline.workers import die_with_stage
 
 log = logging.getLogger(__name__)
 
 CACHE_ROOT = frame_cache.CACHE_DIR
-RESULT_MODULES = (
-    batches, device, inference, metrics, model, params, regimes, run_files, checkpoint,
-    config_module, gru, inputs, pack, packing, run_module, selection, steps,
-)  # fmt: skip
-"""Every module whose source shapes a trained result (see :func:`code_digest`)."""
+RESULT_ROOT = "pipeline.training.run"
+"""The module that trains a pack (:func:`~pipeline.training.run.train_pack`): the project
+files it can import are all the code that shapes a trained result (see :func:`code_digest`);
+placement (this module, :mod:`~pipeline.training.cluster`) is outside it by construction."""
 
 Item = tuple[list[Run], Path]
 """A pack to train and the fold-cache folder its outputs go to."""
 
 
-def plan_runs(folds: list[dict[str, Any]], seeds: list[int]) -> list[Run]:
+def plan_runs(folds: list[Fold], seeds: list[int]) -> list[Run]:
     """One run per (seed, session) of the chosen folds, seed-major, sessions in fold order."""
-    sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    sessions: dict[str, list[Fold]] = defaultdict(list)
     for f in folds:
         sessions[f["session"]].append(f)
     for session, group in sessions.items():
@@ -131,12 +113,13 @@ def placement(
     return tasks, min(len(tasks), worker_count(n_jobs))
 
 
-def code_digest() -> str:
-    """Hash of the source of every module that shapes a result, so code changes never get
-    stale cached outputs back."""
+def code_digest(root: Path = ROOT) -> str:
+    """Hash of the source of every file in :data:`RESULT_ROOT`'s import closure, so a code
+    change never gets a stale cached pack back (the closure is computed from the imports,
+    as the stages' DVC dependencies are: no list to keep)."""
     digest = hashlib.sha256()
-    for module in RESULT_MODULES:
-        digest.update(Path(module.__file__).read_bytes())
+    for path in closure(RESULT_ROOT, root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -160,7 +143,7 @@ def _train_and_write(
     """Train packs one after another in this process, each into its fold-cache folder."""
     device.prepare_training()
     store = open_frames(*frames_args)
-    frames = inference.DeviceFrames(store, config.device)  # one upload for all these packs
+    frames = DeviceFrames(store, config.device)  # one upload for all these packs
     labels = pd.read_parquet(labels_path)
     features = feature_store.read_metadata(frames_args[0][0])  # what the models expect
     settings = config.model_dump()
@@ -182,7 +165,7 @@ def _init_worker(events: Any) -> None:
     """Worker set-up: the progress queue, and an end with the stage, however it ends.
 
     A worker that outlived a killed stage would go on training and writing the same pack
-    state as the re-run (see :func:`pipeline.workers.die_with_stage`).
+    state as the re-run (see :func:`pipeline.runtime.workers.die_with_stage`).
     """
     global _QUEUE
     _QUEUE = events
@@ -211,11 +194,12 @@ def run_regime(
     """Train (or reuse) every chosen (fold, seed) of ``regime`` and assemble ``out_dir``.
 
     ``plot`` (the tracked ``plots/train/<regime>.json``) is kept current while packs train,
-    epoch by epoch, and written from the assembled runs at the end (:mod:`pipeline.curves`).
+    epoch by epoch, and written from the assembled runs at the end
+    (:mod:`pipeline.training.curves`).
     """
     if regime not in REGIMES:
         raise ConfigError(f"unknown regime {regime!r}; one of {REGIMES}")
-    folds = chosen_folds(json.loads(folds_path.read_text()), config.folds)
+    folds = chosen_folds(read_folds(folds_path), config.folds)
     digests = {str(p): file_digest(p) for p in (labels_path, folds_path, *feature_paths)}
     cache = CACHE_ROOT / regime
     runs = plan_runs(folds, config.seeds)
@@ -227,8 +211,22 @@ def run_regime(
         regime, len(folds), len(config.seeds), len(runs), len(packs),
         config.pack_size(len(runs)), len(todo), config.device,
     )  # fmt: skip
+    _train_missing(todo, [t for t in targets if t.is_dir()], feature_paths, labels_path,
+                   digests, regime, config, n_jobs, plot)  # fmt: skip
+    _assemble(packs, targets, out_dir)
+    write_json(plot, curves.aggregate(curves.run_rows(out_dir)))
+    summaries = [run_files.read_summary(d) for d in run_files.finished_runs(out_dir)]
+    return sorted(summaries, key=lambda s: (s["fold"], s["seed"]))
+
+
+def _train_missing(
+    todo: list[Item], finished: list[Path], feature_paths: list[Path], labels_path: Path,
+    digests: dict[str, str], regime: str, config: TrainConfig, n_jobs: int, plot: Path,
+) -> None:  # fmt: skip
+    """Train the packs not in the fold cache, here or on a Dask cluster, keeping ``plot``
+    live; a failed stage leaves no curve file."""
     address = cluster.scheduler_address()
-    finished = [t for t in targets if t.is_dir()]  # their curves show from the start
+    # the cached packs' curves show from the start
     live = curves.LiveCurves(plot, [row for t in finished for row in curves.run_rows(t)])
     try:
         if todo:
@@ -243,6 +241,10 @@ def run_regime(
     except BaseException:
         plot.unlink(missing_ok=True)  # a failed stage leaves no output, the live file neither
         raise
+
+
+def _assemble(packs: list[list[Run]], targets: list[Path], out_dir: Path) -> None:
+    """The stage's output: every run of every pack, copied from its fold-cache folder."""
     with atomic_path(out_dir, replace_dir=True) as tmp:
         tmp.mkdir()
         for runs_of_pack, target in zip(packs, targets, strict=True):
@@ -252,9 +254,6 @@ def run_regime(
                         run_files.run_dir(target, f["fold"], r.seed),
                         run_files.run_dir(tmp, f["fold"], r.seed),
                     )
-    write_json(plot, curves.aggregate(curves.run_rows(out_dir)))
-    summaries = [run_files.read_summary(d) for d in run_files.finished_runs(out_dir)]
-    return sorted(summaries, key=lambda s: (s["fold"], s["seed"]))
 
 
 @contextlib.contextmanager

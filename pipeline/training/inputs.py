@@ -1,6 +1,6 @@
 """A pack's batches: per-epoch index tables uploaded once, and validation of all runs at once.
 
-A batch is a gather from the frame array on the device (:class:`pipeline.inference.
+A batch is a gather from the frame array on the device (:class:`pipeline.model.scoring.
 DeviceFrames`), indexed by a table built here once per epoch for every run of the pack.
 The step loop then never copies from the host: no ``.to(device)``, no ``from_numpy``.
 """
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from pipeline.batches import Split
-from pipeline.inference import DeviceFrames, Standardizer
+from pipeline.features.frame_store import Split
+from pipeline.model.scoring import DeviceFrames, Standardizer
 from pipeline.training.packing import PackedNet
 
 

@@ -22,15 +22,15 @@ import pandas as pd
 import torch
 
 from pipeline import EMOTIONS
-from pipeline.batches import FrameStore, Split, make_split, probe_holdout
-from pipeline.device import is_cuda
-from pipeline.errors import NonFiniteError
-from pipeline.folds import speakers_of
-from pipeline.inference import DeviceFrames, Inputs, Standardizer, predict
-from pipeline.metrics import unweighted_accuracy, weighted_accuracy
-from pipeline.model import EmotionSpeakerNet
+from pipeline.data.folds import Fold, speakers_of
+from pipeline.evaluation.metrics import unweighted_accuracy, weighted_accuracy
+from pipeline.features.frame_store import FrameStore, Split, make_split, probe_holdout
+from pipeline.model.network import EmotionSpeakerNet
+from pipeline.model.run_files import FoldResult, prediction_table
+from pipeline.model.scoring import DeviceFrames, Inputs, Standardizer, predict
 from pipeline.regimes import LOG_KEYS
-from pipeline.run_files import FoldResult, prediction_table
+from pipeline.runtime.device import is_cuda
+from pipeline.runtime.errors import NonFiniteError
 from pipeline.training.config import TrainConfig
 from pipeline.training.inputs import EpochTables, packed_probs
 from pipeline.training.packing import PackedNet
@@ -42,13 +42,13 @@ from pipeline.training.steps import Batch, PackedTrainer
 class Run:
     """One training run: a session's folds (same training speakers) and a seed.
 
-    A run without folds (a released model, :mod:`pipeline.release`) trains on ``speakers``
+    A run without folds (a released model, :mod:`pipeline.training.release`) trains on ``speakers``
     and has no validation speaker to select an epoch with.
     """
 
     session: str
     seed: int
-    folds: tuple[dict[str, Any], ...]
+    folds: tuple[Fold, ...]
     speakers: tuple[str, ...] = ()
 
     @property

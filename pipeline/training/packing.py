@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pipeline.model import EmotionSpeakerNet, reverse_gradient
+from pipeline.model.network import EmotionSpeakerNet, reverse_gradient
 from pipeline.training.gru import packed_gru
 
 HIDDEN = 32
@@ -82,7 +82,7 @@ class Weights(dict):
     def __missing__(self, name: str) -> torch.Tensor:
         raise KeyError(
             f"pipeline/training/packing.py computes with {name!r}, which the network of "
-            "pipeline/model.py (EmotionSpeakerNet) does not define: change both together"
+            "pipeline/model/network.py (EmotionSpeakerNet) does not define: change both together"
         )
 
 

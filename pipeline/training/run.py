@@ -10,9 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.batches import FrameStore
-from pipeline.inference import DeviceFrames
-from pipeline.run_files import FoldResult
+from pipeline.features.frame_store import FrameStore
+from pipeline.model.run_files import FoldResult
+from pipeline.model.scoring import DeviceFrames
 from pipeline.training import checkpoint
 from pipeline.training.config import TrainConfig
 from pipeline.training.pack import Pack, Run
@@ -31,7 +31,7 @@ def _log(line: str, done: int, rows: list[dict[str, Any]]) -> None:
 
 def curve_rows(pack: Pack, last: int | None = None) -> list[list[dict[str, Any]]]:
     """Per run of the pack, its folds' curve rows (all of them, or the ``last`` epoch's),
-    as :mod:`pipeline.curves` averages them."""
+    as :mod:`pipeline.training.curves` averages them."""
     return [
         [
             {**row, "seed": data.run.seed, "speakers": len(data.run.folds[0]["train"])}

@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.batches import Split
-from pipeline.metrics import unweighted_accuracy, weighted_accuracy
+from pipeline.data.folds import Fold
+from pipeline.evaluation.metrics import unweighted_accuracy, weighted_accuracy
+from pipeline.features.frame_store import Split
 
 
 @dataclass
 class FoldSelector:
     """One fold of a run: its held-out splits, its curve, and its best epoch's weights."""
 
-    fold: dict[str, Any]
+    fold: Fold
     val: Split
     test: Split
     curve: list[dict[str, Any]] = field(default_factory=list)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn.functional import cross_entropy
 
-from pipeline.model import entropy
+from pipeline.model.network import entropy
 from pipeline.regimes import REGIMES
 from pipeline.training.packing import PackedAdam, PackedNet
 

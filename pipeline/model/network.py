@@ -1,0 +1,102 @@
+"""The network of the paper's Table 1, the gradient reversal layer and the entropy loss.
+
+ENC: Conv1D(43->32, k=10, s=2) PReLU; Conv1D(32->32, k=5, s=2) PReLU; GRU(32, 32);
+Linear(32, 32) PReLU; statistics pooling [mean, std, max] over time.
+EC:  Linear(in, 32) PReLU; Linear(32, 10) PReLU; Linear(10, 4).
+SC:  the same with one output per training speaker.
+
+Table 1 is inconsistent: pooling three statistics of 32 channels gives 96 values, yet EC
+and SC start with in=32. By default (``embedding: pooled``) the heads take the 96-dim
+pooled vector directly, with no extra layer; ``embedding: projected`` instead adds a
+Linear(96, 32) after pooling and uses its output as the embedding v, so the two readings
+of the table can be compared.
+
+This is the authoritative definition of the network. Training computes the same network
+for R runs at once (:class:`pipeline.training.packing.PackedNet`), reading these modules'
+weights by name; ``tests/test_packing.py`` fails, naming both files, when the two differ.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pipeline.features.spec import CHANNELS
+from pipeline.params import EMBEDDING_KINDS
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by ``-coeff`` backward (Ganin & Lempitsky)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, coeff: float) -> torch.Tensor:
+        ctx.coeff = coeff
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.coeff * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, coeff: float = 1.0) -> torch.Tensor:
+    return GradientReversal.apply(x, coeff)
+
+
+def stats_pool(h: torch.Tensor) -> torch.Tensor:
+    """[mean, std, max] over time of (batch, time, channels) -> (batch, 3 * channels)."""
+    mean = h.mean(dim=1)
+    std = (h.var(dim=1, unbiased=False) + 1e-5).sqrt()
+    return torch.cat([mean, std, h.amax(dim=1)], dim=1)
+
+
+class Encoder(nn.Module):
+    """ENC of Table 1: frames (batch, time, 43) -> utterance embedding v."""
+
+    def __init__(self, embedding: str = "pooled") -> None:
+        super().__init__()
+        if embedding not in EMBEDDING_KINDS:
+            raise ValueError(f"embedding must be one of {EMBEDDING_KINDS}, got {embedding!r}")
+        self.conv = nn.Sequential(
+            nn.Conv1d(len(CHANNELS), 32, kernel_size=10, stride=2),
+            nn.PReLU(),
+            nn.Conv1d(32, 32, kernel_size=5, stride=2),
+            nn.PReLU(),
+        )
+        self.gru = nn.GRU(32, 32, num_layers=1, batch_first=True)
+        self.frame_out = nn.Sequential(nn.Linear(32, 32), nn.PReLU())
+        self.project = nn.Linear(96, 32) if embedding == "projected" else None
+        self.dim = 32 if self.project is not None else 96
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        h = self.conv(frames.transpose(1, 2)).transpose(1, 2)
+        h, _ = self.gru(h)
+        v = stats_pool(self.frame_out(h))
+        return self.project(v) if self.project is not None else v
+
+
+def head(in_dim: int, classes: int) -> nn.Sequential:
+    """EC/SC of Table 1: Linear(in, 32) PReLU, Linear(32, 10) PReLU, Linear(10, classes)."""
+    return nn.Sequential(
+        nn.Linear(in_dim, 32), nn.PReLU(), nn.Linear(32, 10), nn.PReLU(), nn.Linear(10, classes)
+    )
+
+
+class EmotionSpeakerNet(nn.Module):
+    """ENC with the emotion classifier EC and the speaker classifier SC on top."""
+
+    def __init__(self, n_emotions: int, n_speakers: int, embedding: str = "pooled") -> None:
+        super().__init__()
+        self.enc = Encoder(embedding)
+        self.ec = head(self.enc.dim, n_emotions)
+        self.sc = head(self.enc.dim, n_speakers)
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """H(p) = -sum_k p_k log p_k per example, p = softmax over the last dimension.
+
+    Per example, so that a pack of runs can average it over each run's real examples.
+    Computed from log_softmax, so a probability of exactly 0 gives 0 * (-inf)-free terms
+    and never NaN. Maximal (log K) for a uniform output.
+    """
+    log_p = torch.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
