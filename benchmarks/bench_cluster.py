@@ -56,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    from tests.test_resume import _project
+    from tests.helpers import stage_project
 
     with LocalCluster(
         n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
@@ -78,9 +78,9 @@ def main() -> None:
         client.close()
 
         with tempfile.TemporaryDirectory() as tmp:
-            here = _stage_seconds(_project(Path(tmp) / "here", n_jobs=-1, pack=1), None)
+            here = _stage_seconds(stage_project(Path(tmp) / "here", n_jobs=-1, pack=1), None)
             there = _stage_seconds(
-                _project(Path(tmp) / "there", n_jobs=1, pack=1), cluster.scheduler_address
+                stage_project(Path(tmp) / "there", n_jobs=1, pack=1), cluster.scheduler_address
             )
         print(f"small training stage (2 packs, 8 epochs): here with n_jobs -1 {here:.1f} s, "
               f"through the cluster ({args.workers} workers) {there:.1f} s")  # fmt: skip

@@ -2,14 +2,17 @@
 
 Every stage loads the file through :func:`load_params`, which checks the whole file, not
 only the keys that stage reads: a typo in ``train`` fails the first stage that runs after
-it, in a second, never after hours of feature extraction or training. The DVC stage
-``check`` runs it first on every change of params.yaml, and also checks that the corpus
-roots exist; every other stage depends on its output.
+it, in a second, never after hours of feature extraction or training. One part is left to
+the readers: which options a corpus format takes (this module imports no reader, so a
+reader's edit never re-runs training). The DVC stage ``check`` runs both first on every
+change of params.yaml (:func:`pipeline.data.corpora.check_entries`), and also checks that
+the corpus roots exist; every other stage depends on its output.
 
 The settings are pydantic models (strict types, no unknown keys, ranges on the fields),
-and every other place that needs a setting reads these objects: the training engine's
-:class:`pipeline.training.config.TrainConfig` extends :class:`TrainSettings` by the two
-values a stage resolves, so no setting is typed twice. Each field carries its allowed
+and every other place that needs a setting reads these objects: :class:`RunSettings`
+extends :class:`TrainSettings` by the two values a stage resolves (what a ``model.pt``
+stores), and the training engine's :class:`pipeline.training.config.TrainConfig` extends
+that, so no setting is typed twice. Each field carries its allowed
 values in words (:class:`Expect`), so an error reads
 ``params.yaml train.epochs: expected an integer >= 1, got 0``.
 """

@@ -1,10 +1,10 @@
 """DVC stage `publish@<regime>`: the released model folder a user loads, with its model card.
 
-Usage: python -m stages.publish REGIME RELEASE_DIR LABELS EVAL_SUMMARY OUT_DIR
+Usage: python -m stages.publish REGIME RELEASE_DIR LABELS EVAL_DIR OUT_DIR
 
 Copies the network of RELEASE_DIR (``data/release/<regime>/model.pt``, written by
 `release@<regime>`) byte for byte and renders the card from what it records, the training
-labels (LABELS) and the regime's evaluation summary (EVAL_SUMMARY); writes OUT_DIR
+labels (LABELS) and the regime's evaluation summary (in EVAL_DIR); writes OUT_DIR
 (``models/<regime>``): ``model.pt`` and ``model_card.md``. Only text and a copy happen
 here: a sentence edited in :mod:`pipeline.reporting.model_card` re-runs this stage alone.
 """
@@ -27,14 +27,14 @@ from pipeline.runtime.stage import log, run_stage
 
 
 def main(argv: list[str]) -> None:
-    regime, release_dir, labels_path, summary, out_dir = argv
+    regime, release_dir, labels_path, eval_dir, out_dir = argv
     params = load_params()
     saved = run_files.read_model(Path(release_dir))
     settings = params.section("train", *(["lambda"] if regime in USES_LAMBDA else []))
     corpus = label_table.read_metadata(labels_path)
     card = model_card.render(
         regime, saved["release"], saved["seed"], settings, pd.read_parquet(labels_path),
-        corpus["corpus"], corpus["format"], saved["features"], read_summary(Path(summary)),
+        corpus["corpus"], corpus["format"], saved["features"], read_summary(Path(eval_dir)),
     )  # fmt: skip
     with atomic_path(out_dir, replace_dir=True) as tmp:
         tmp.mkdir()

@@ -1,4 +1,4 @@
-"""DVC stages `train_<regime>`: train one regime on every fold (and seed) of the training corpus.
+"""DVC stages `train@<regime>`: train one regime on every fold (and seed) of the training corpus.
 
 Usage: python -m stages.train REGIME LABELS FEATURES SPEED_FEATURES FOLDS OUT_DIR PLOT
 """

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.data.corpora import check_entries
 from pipeline.params import validate
 from tests.helpers import README, REPO, blocks, exp_run_settings
 
@@ -50,6 +51,7 @@ def test_the_real_corpus_commands_set_keys_params_yaml_accepts(tmp_path: Path) -
             assert leaf in node, key  # DVC refuses -S for a key the file lacks
             node[leaf] = yaml.safe_load(value)
         checked = validate(params)  # types and ranges of every key
+        check_entries(checked.corpora)  # and each corpus entry's options, as `check` does
         assert checked.corpora["iemocap"]["root"] == "/data/IEMOCAP_full_release"
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pipeline.regimes import REGIMES
-from pipeline.runtime.imports import PACKAGES, as_paths, closure, python_files
+from pipeline.runtime.imports import PACKAGES, as_paths, closure, dep_files
 from pipeline.training import driver
 from tests.helpers import REPO
 
@@ -37,7 +37,7 @@ def _stages() -> dict[str, tuple[str, list[str]]]:
 def _code(deps: list[str], root: Path = REPO) -> set[str]:
     """The Python files a stage's code dependencies stand for (folders expanded)."""
     code = [d for d in deps if d.split("/")[0] in PACKAGES]
-    return set().union(*(python_files(d, root) for d in code)) if code else set()
+    return set().union(*(dep_files(d, root) for d in code)) if code else set()
 
 
 def test_every_stage_declares_exactly_the_project_code_it_can_import() -> None:

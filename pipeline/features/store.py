@@ -2,10 +2,11 @@
 
 Layout: ``utt_id`` (string), ``speed`` (float32; 1.0 for original audio), ``n_frames``
 (int32) and ``features``, a ``list<fixed_size_list<float32, 43>>``: the frames of the
-utterance, each a fixed-size vector of the channels in :data:`pipeline.features.channels.CHANNELS`.
-The channel names and extraction settings live in the schema metadata. ``(utt_id, speed)``
-is the key; a speed copy keeps its source's ``utt_id`` so it joins to the same label and
-speaker and can never leak into another fold under a different name.
+utterance, each a fixed-size vector of the channels in
+:data:`pipeline.features.spec.CHANNELS`. The channel names and extraction settings live
+in the schema metadata. ``(utt_id, speed)`` is the key; a speed copy keeps its source's
+``utt_id`` so it joins to the same label and speaker and can never leak into another fold
+under a different name.
 
 Compression is zstd level 1, chosen by measurement (``benchmarks/bench_features.py``).
 """

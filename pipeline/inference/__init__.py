@@ -13,8 +13,8 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    """``from pipeline.inference import EmotionModel``, loaded on first use: the command's
-    ``--help`` and the ONNX check need not import torch through this package."""
+    """``from pipeline.inference import EmotionModel``, loaded on first use, so importing
+    one module of this package (``user_output``, say) does not load the model code."""
     if name == "EmotionModel":
         from pipeline.inference.emotion_model import EmotionModel
 

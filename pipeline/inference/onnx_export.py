@@ -1,8 +1,8 @@
 """A model's encoder and emotion head as ONNX, so that it runs without this project.
 
 The graph takes raw features, ``features`` (batch, frames, 43) in the channel order of
-:data:`pipeline.features.channels.CHANNELS`, and standardizes them with the model's own training
-statistics, exactly as :class:`pipeline.model.scoring.Standardizer` does; it returns
+:data:`pipeline.features.spec.CHANNELS`, and standardizes them with the model's own
+training statistics, exactly as :class:`pipeline.model.scoring.Standardizer` does; it returns
 ``probabilities`` (batch, emotions) and ``embedding`` (batch, dim), the v of the paper. Batch
 and frames are dynamic. What it does not contain is the feature front end (RAPT pitch and
 the rest) and the cropping: give it one window of frames per row.

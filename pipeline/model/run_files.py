@@ -49,8 +49,8 @@ SUMMARY = "fold.json"
 SCORED_SPLITS = ("val", "test")
 MODEL_FORMAT = 1
 """Version of ``model.pt``'s content; a reader refuses any other. A model's stored settings
-are checked against today's ``TrainConfig`` when it is loaded, so a change to the ``train``
-settings' schema comes with a new format number."""
+are checked against today's :class:`~pipeline.params.RunSettings` when it is loaded, so a
+change to the ``train`` settings' schema comes with a new format number."""
 MODEL_KEYS = ("format", "state_dict", "regime", "seed", "config", "train_speakers", "mean",
               "std", "emotions", "features")  # fmt: skip
 FEATURE_KEYS = ("channels", "sample_rate", "window", "hop", "f0_min_hz", "f0_max_hz")

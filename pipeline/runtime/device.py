@@ -42,9 +42,9 @@ def resolve(name: str) -> str:
 
 
 def check(name: str, setting: str) -> str:
-    """``name`` resolved, or a ConfigError naming ``setting``: a name outside :data:`RULE`,
-    or a GPU that torch does not see on this machine (before any work, not at the first
-    tensor moved there)."""
+    """``name`` resolved, or a ConfigError naming ``setting``: a name outside
+    :data:`~pipeline.params.DEVICE_RULE`, or a GPU that torch does not see on this machine
+    (before any work, not at the first tensor moved there)."""
     if not isinstance(name, str) or not DEVICE_NAME.fullmatch(name):
         raise ConfigError(f"{setting}: expected {DEVICE_RULE}, got {name!r}")
     where = resolve(name)

@@ -107,9 +107,10 @@ def as_paths(files: Iterable[Path], root: Path = ROOT) -> set[str]:
     return {f.relative_to(root).as_posix() for f in files}
 
 
-def python_files(path: str, root: Path = ROOT) -> set[str]:
-    """The Python files a ``dvc.yaml`` code dependency stands for: itself, or every ``.py``
-    file below it where it is a folder (DVC hashes the folder's whole content)."""
+def dep_files(path: str, root: Path = ROOT) -> set[str]:
+    """The files a ``dvc.yaml`` code dependency stands for: itself, or every file below it
+    where it is a folder (DVC hashes a folder's whole content; ``__pycache__`` is in
+    ``.dvcignore``)."""
     target = root / path
     if target.is_dir():
         return as_paths((p for p in target.rglob("*") if p.is_file() and "__pycache__" not in
@@ -126,7 +127,7 @@ def folded(paths: set[str], root: Path = ROOT) -> list[str]:
         name = folder.as_posix()
         if name in PACKAGES or not (root / folder).is_dir():
             continue
-        inside = python_files(name, root)
+        inside = dep_files(name, root)
         if inside <= paths and not any(Path(p) in folder.parents for p in out):
             out = {p for p in out if p not in inside} | {name}
     return sorted(out)
