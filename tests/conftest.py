@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.data.demo.corpora import IEMOCAP_DIR, MOSEI_DIR, TRUTH_FILE, write_demo
+from pipeline.data.demo import TRUTH_FILE
+from pipeline.data.demo.corpora import IEMOCAP_DIR, MOSEI_DIR, write_demo
 from tests.helpers import TINY_DEMO
 
 

@@ -141,7 +141,7 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     # two sessions: nothing can be confirmed, and the reading says why when it matters
     assert re.search(
         r"- MEnAN vs Multi-task: [-+]\d+\.\d test UA points \[.*\]: (not distinguishable|"
-        r"MEnAN (higher|lower) by the interval only, .*cannot be confirmed with 2 sessions)",
+        r"MEnAN (higher|lower) by the interval only, .*cannot go below p = 0\.5 with 2 sessions)",
         report,
     )
     assert "| input features (control) |" in report and "(**in-sample**" in report
@@ -162,10 +162,13 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     ignored = subprocess.run(["git", "check-ignore", *readable], cwd=project,
                              capture_output=True, text=True).stdout  # fmt: skip
     assert ignored == ""
-    for regime in ("ec_only", "multitask", "dat", "menan"):
+    for regime in REGIMES:
         card = (project / "models" / regime / "model_card.md").read_text()
         assert "**Epochs: 1**" in card and "**the synthetic demo corpus**" in card
-        assert (project / "models" / regime / "model.pt").stat().st_size > 10_000
+        assert f"the DVC stage `publish@{regime}`" in card
+        released = (project / "models" / regime / "model.pt").read_bytes()
+        assert len(released) > 10_000  # the network `release@` trained, copied byte for byte
+        assert released == (project / "data" / "release" / regime / "model.pt").read_bytes()
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ from pipeline.features.channels import extract
 from pipeline.features.frame_cache import open_frames
 from pipeline.features.frame_store import FrameStore
 from pipeline.features.spec import PitchRange, settings
+from pipeline.features.store import Features
 from pipeline.inference.emotion_model import MEAN, EmotionModel, windows
 from pipeline.inference.onnx_export import Scorer
 from pipeline.model import run_files
@@ -58,6 +59,32 @@ def test_predict_gives_the_probabilities_evaluation_scored(trained: dict) -> Non
     assert scored["predicted"].tolist() == test["predicted"].tolist()
     means = table[table["window"] == MEAN].set_index("path").loc[paths]
     np.testing.assert_array_equal(means[PROBS].to_numpy(), scored[PROBS].to_numpy())
+
+
+def test_predict_scores_a_long_recording_on_the_middle_crop_as_evaluation(
+    trained: dict, tmp_path: Path
+) -> None:
+    """A recording longer than the crop: by default one window, the middle crop, with the
+    probabilities evaluation's crop gives (DeviceFrames.crops through FoldModel.predict);
+    windows only when asked for."""
+    model = EmotionModel.load(trained["run"], "cpu")
+    audio = np.concatenate([load_segment(p) for p in trained["labels"]["audio_path"].iloc[:40]])
+    long = tmp_path / "long.wav"
+    sf.write(long, audio, 16_000, subtype="FLOAT")
+    features = extract(load_segment(str(long)), model.pitch_range)
+    assert len(features) > 2 * model.model.max_frames  # far longer than the crop
+    store = FrameStore.combine(Features(
+        utt_ids=np.array(["long"], dtype=object), speeds=np.ones(1, np.float32),
+        offsets=np.array([0, len(features)], np.int64), frames=features,
+    ))  # fmt: skip
+    evaluated, _ = model.model.predict(DeviceFrames(store, "cpu"), np.array([0]))
+    table = model.predict(long, progress=False)
+    assert list(table["window"]) == [0, MEAN]
+    np.testing.assert_allclose(table[PROBS].to_numpy()[0], evaluated[0], atol=1e-5)
+    start = (len(features) - model.model.max_frames) // 2 / 100
+    assert table["start_s"].iloc[0] == pytest.approx(start)
+    windowed = model.predict(long, window_s=model.window_s, progress=False)
+    assert windowed["window"].max() >= 2  # the whole recording, when asked for
 
 
 def test_onnx_equals_torch_on_real_wavs_of_several_lengths(trained: dict, tmp_path: Path) -> None:
@@ -147,6 +174,8 @@ def test_bad_files_are_named_together_and_nothing_is_scored(trained: dict, tmp_p
 
 def test_windows_cover_a_recording_and_end_flush_with_it() -> None:
     assert windows(300, 400, 400) == [(0, 300)]
+    assert windows(1000, 400, None) == [(300, 700)]  # no hop: the middle crop
+    assert windows(1001, 400, None) == [(300, 700)]  # (n - width) // 2, as DeviceFrames.crops
     assert windows(1000, 400, 400) == [(0, 400), (400, 800), (600, 1000)]
     assert windows(800, 400, 200) == [(0, 400), (200, 600), (400, 800)]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.data.folds import choose_protocol, make_folds, speakers_of
+from pipeline.data.corpora.emodb import GENDERS
+from pipeline.data.folds import choose_protocol, make_folds, scored_by_unit, speakers_of
 from pipeline.runtime.errors import ConfigError
 
 
@@ -28,7 +29,7 @@ def _disjoint(fold: dict) -> None:
     assert not (test & val or test & train or val & train)
 
 
-def test_leave_one_speaker_out_validates_on_the_next_speaker_of_the_same_gender() -> None:
+def test_leave_one_speaker_out_validates_on_the_next_speaker_of_the_other_gender() -> None:
     labels = _corpus(24)
     folds = make_folds(labels, "leave_one_speaker_out")
     assert len(folds) == 24 and sorted(f["test"] for f in folds) == sorted(
@@ -37,10 +38,28 @@ def test_leave_one_speaker_out_validates_on_the_next_speaker_of_the_same_gender(
     gender = labels.drop_duplicates("speaker").set_index("speaker")["gender"]
     for fold in folds:
         _disjoint(fold)
-        assert len(fold["train"]) == 22 and gender[fold["val"]] == gender[fold["test"]]
+        assert len(fold["train"]) == 22 and gender[fold["val"]] != gender[fold["test"]]
         assert fold["session"] == fold["test"] and fold["unit"] == "test speaker"
-    assert (folds[0]["test"], folds[0]["val"]) == ("s000", "s002")  # next of the same gender
-    assert (folds[-1]["test"], folds[-1]["val"]) == ("s023", "s001")  # cyclic
+        # the training set loses one speaker of each gender
+        assert gender[fold["train"]].value_counts().to_dict() == {"F": 11, "M": 11}
+    assert (folds[0]["test"], folds[0]["val"]) == ("s000", "s001")  # next of the other gender
+    assert (folds[-1]["test"], folds[-1]["val"]) == ("s023", "s000")  # cyclic
+    one_gender = _corpus(5, female_every=1)
+    assert make_folds(one_gender, "leave_one_speaker_out")[0]["val"] == "s001"  # the next one
+
+
+def test_leave_one_speaker_out_on_emodb_leaves_both_genders_unseen_in_every_fold() -> None:
+    """EmoDB's ten speakers with their documented genders: every fold's validation and test
+    speakers differ in gender (so the gender probe scores both), and every training set has
+    four of each."""
+    labels = pd.DataFrame(
+        [{"speaker": s, "session": None, "gender": g} for s, g in GENDERS.items() for _ in "ab"]
+    )
+    folds = make_folds(labels, "leave_one_speaker_out")
+    assert len(folds) == 10
+    for fold in folds:
+        assert GENDERS[fold["val"]] != GENDERS[fold["test"]], fold
+        assert sorted(GENDERS[s] for s in fold["train"]) == ["F"] * 4 + ["M"] * 4, fold
 
 
 def test_speaker_kfold_deals_gender_balanced_groups_from_the_seed() -> None:
@@ -79,3 +98,18 @@ def test_auto_follows_the_corpus() -> None:
     assert choose_protocol(_corpus(91), "leave_one_speaker_out") == "leave_one_speaker_out"
     with pytest.raises(ConfigError, match="k=5 needs k >= 3 and at least 2k speakers"):
         make_folds(_corpus(8), "speaker_kfold", k=5)
+
+
+def test_a_unit_counts_only_the_speakers_it_scores_for_the_interval_correction() -> None:
+    """Nadeau-Bengio's n_2: a session scores both held-out speakers (its two folds swap
+    them), a test speaker or group only itself; with ten speakers leave-one-speaker-out
+    corrects by 1/8, not 2/8 (an interval 1.25x too wide otherwise)."""
+    sessions = pd.DataFrame(
+        [{"speaker": f"S{s}{g}", "session": f"S{s}", "gender": g} for s in range(5) for g in "FM"]
+    )
+    assert {len(scored_by_unit(f)) for f in make_folds(sessions, "sessions")} == {2}
+    loso = make_folds(sessions.assign(session=None), "leave_one_speaker_out")
+    assert {len(scored_by_unit(f)) for f in loso} == {1}
+    assert {len(f["train"]) for f in loso} == {8}
+    kfold = make_folds(_corpus(30), "speaker_kfold", k=5, seed=0)
+    assert [len(scored_by_unit(f)) for f in kfold] == [len(f["test"]) for f in kfold]

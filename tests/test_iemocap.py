@@ -39,7 +39,7 @@ def test_speaker_rule_on_a_handwritten_dialog(tmp_path: Path) -> None:
     make_session(
         tmp_path, "Ses01F_impro01", [("Ses01F_impro01_M013", "ang"), ("Ses01F_impro01_F000", "neu")]
     )
-    table, _ = iemocap.prepare(tmp_path)
+    table, _ = iemocap.prepare(tmp_path, expected_counts=None)
     speakers = dict(zip(table["utt_id"], table["speaker"], strict=True))
     assert speakers == {"Ses01F_impro01_M013": "Ses01M", "Ses01F_impro01_F000": "Ses01F"}
 
@@ -48,7 +48,7 @@ def test_exc_merges_into_hap_and_other_labels_are_dropped(tmp_path: Path) -> Non
     raw = ["exc", "hap", "ang", "neu", "sad", "fru", "sur", "xxx", "oth", "fea", "dis"]
     turns = [(f"Ses02M_script01_1_F{k:03d}", label) for k, label in enumerate(raw)]
     make_session(tmp_path, "Ses02M_script01_1", turns, session=2)
-    table, info = iemocap.prepare(tmp_path)
+    table, info = iemocap.prepare(tmp_path, expected_counts=None)
     labels = dict(zip(table["utt_id"], table["label"], strict=True))
     assert labels == {
         "Ses02M_script01_1_F000": "hap",
@@ -84,13 +84,27 @@ def test_expected_counts_guard_an_incomplete_copy(iemocap_root: Path, truth: dic
         iemocap.prepare(iemocap_root, expected_counts={**counts, "ang": counts["ang"] + 1})
 
 
+def test_a_real_copy_is_held_to_the_papers_counts_by_default(
+    tmp_path: Path, iemocap_root: Path
+) -> None:
+    """``expected_counts: auto``: any copy the demo generator did not write must hold the
+    paper's 5,531 utterances, so an incomplete copy fails by default; the demo does not."""
+    make_session(tmp_path, "Ses01F_impro01", [("Ses01F_impro01_F000", "sad")])
+    with pytest.raises(CorpusError, match=r"'ang': 1103, 'hap': 1636.*an incomplete copy"):
+        iemocap.prepare(tmp_path)
+    _, info = iemocap.prepare(tmp_path, expected_counts=None)
+    assert info["counts_checked"] == "no (expected_counts: null)"
+    _, info = iemocap.prepare(iemocap_root)
+    assert info["counts_checked"] == "no: the synthetic demo corpus"
+
+
 def test_appledouble_files_are_ignored(tmp_path: Path) -> None:
     make_session(tmp_path, "Ses01F_impro01", [("Ses01F_impro01_F000", "sad")])
     folder = tmp_path / "Session1" / "dialog" / "EmoEvaluation"
     (folder / "._Ses01F_impro01.txt").write_bytes(b"\x00\x05\x16\x07 binary resource fork")
     (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (folder / "notes.doc").write_bytes(b"not an evaluation")
-    table, info = iemocap.prepare(tmp_path)
+    table, info = iemocap.prepare(tmp_path, expected_counts=None)
     assert table["utt_id"].tolist() == ["Ses01F_impro01_F000"]
     assert info["left_out"] == {"copy debris": 2, "not .txt": 1}
 

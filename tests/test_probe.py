@@ -173,3 +173,19 @@ def test_probe_drops_classes_too_small_to_hold_out() -> None:
     assert (result["n"], result["classes"], result["dropped"]) == (20, 2, 2)
     single = probe_accuracy(v[:12], targets[:12], n_splits=5, seed=0, model="linear")
     assert single["accuracy"] is None and single["chance"] is None
+
+
+@pytest.mark.parametrize("model", PROBE_MODELS)
+def test_a_probe_on_balanced_parts_states_chance_as_one_over_the_classes(model: str) -> None:
+    """The emotion probe's training parts are balanced over emotions within each speaker, so
+    on pure-noise embeddings it scores about one over the classes, not the majority rate:
+    its stated chance must be what it can reach (40 % of one emotion here)."""
+    rng = np.random.default_rng(3)
+    emotions = np.repeat(["ang", "hap", "neu", "sad"], [48, 24, 24, 24])
+    speakers = np.tile(["A", "B", "C", "D"], 30)
+    noise = rng.standard_normal((120, 16))
+    result = probe_accuracy(noise, emotions, 4, 0, model, confound=speakers)
+    assert result["chance"] == pytest.approx(0.25)
+    assert abs(result["accuracy"] - 0.25) < 0.1  # far below the majority rate of 0.4
+    plain = probe_accuracy(noise, emotions, 4, 0, model)  # no balancing: the majority rate
+    assert plain["chance"] == pytest.approx(0.4)

@@ -22,7 +22,7 @@ from pipeline.evaluation.statistics import (
     session_values,
     sign_flip_p,
     t_interval,
-    two_way_bootstrap,
+    two_way_interval,
     versus_chance,
 )
 
@@ -124,12 +124,23 @@ def test_versus_chance_tells_above_from_equivalent() -> None:
     assert loose["p_above"] > 0.05 and loose["p_equivalent"] > 0.05  # inconclusive
 
 
-def test_two_way_bootstrap_widens_with_the_items() -> None:
+def test_two_way_interval_widens_with_the_items_and_corrects_the_sessions() -> None:
+    """Table 3's interval over sessions and segments: with no session spread the segments
+    alone widen it; the session part is the corrected t's (a bootstrap over five sessions
+    under-covers), so a session spread widens it by (1/n + share), not 1/n."""
     rng = np.random.default_rng(0)
-    same_sessions = np.tile(rng.integers(0, 2, 81).astype(float), (5, 1))  # no session spread
-    low, high = two_way_bootstrap(same_sessions, 2000, seed=0)
+    items = rng.integers(0, 2, 81).astype(float)
+    same_sessions = np.tile(items, (5, 1))  # no session spread
+    low, high = two_way_interval(same_sessions, SHARE)
     assert low < same_sessions.mean() < high and high - low > 0.1  # the segments alone vary it
-    assert two_way_bootstrap(same_sessions, 2000, seed=0) == (low, high)  # seeded
+    half = stats.t.ppf(0.975, 4) * np.sqrt(items.var(ddof=1) / 81)
+    assert (high - low) / 2 == pytest.approx(half)
+    shifted = same_sessions + np.array([-0.1, -0.05, 0.0, 0.05, 0.1])[:, None]
+    low2, high2 = two_way_interval(shifted, SHARE)
+    session_var = np.var([-0.1, -0.05, 0.0, 0.05, 0.1], ddof=1) * (1 / 5 + SHARE)
+    assert (high2 - low2) / 2 == pytest.approx(stats.t.ppf(0.975, 4) * np.sqrt(
+        session_var + items.var(ddof=1) / 81))  # fmt: skip
+    assert two_way_interval(same_sessions[:1], SHARE) is None  # one session: no interval
 
 
 def test_the_reports_family_confirms_no_null_difference_more_than_5_percent() -> None:
@@ -173,3 +184,21 @@ def test_seed_plan_splits_seed_noise_from_session_spread() -> None:
     assert flat.between_at_zero and flat.between == 0.0  # not estimable: a lower bound
     with pytest.raises(ValueError, match="at least 2 sessions with at least 2 seeds"):
         seed_plan(_seeded_differences(1.0, 1.0, sessions=5, seeds=1), difference=2.0)
+
+
+def test_seed_plan_sizes_for_the_corrected_t_that_confirms() -> None:
+    """With IEMOCAP's 2 held-out of 8 training speakers and 5 sessions the corrected t's
+    variance is 2.25x the paired t's: the plan needs about 2.25x the seeds, or none."""
+    rows = _seeded_differences(0.0, 4.0, sessions=5, seeds=40)
+    plain, corrected = seed_plan(rows, 2.0), seed_plan(rows, 2.0, share=2 / 8)
+    factor = stats.t.ppf(0.975, 4) + stats.t.ppf(0.8, 4)
+
+    def se(plan, seeds: int) -> float:
+        return np.sqrt((plan.between**2 + plan.seed**2 / seeds) * (1 / 5 + 2 / 8))
+
+    assert (
+        factor * se(corrected, corrected.seeds) <= 2.0 < factor * se(corrected, corrected.seeds - 1)
+    )
+    assert corrected.seeds >= 2 * plain.seeds
+    spread = _seeded_differences(1.5, 1.0, sessions=5, seeds=3)
+    assert seed_plan(spread, 2.0, share=2 / 8).seeds is None  # the session spread alone is too big

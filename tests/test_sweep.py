@@ -27,7 +27,16 @@ def read(rev: str, path: str) -> dict:
     return COMMITS[rev, path]
 
 
-def _entry(rev: str, lam: float, ua: float, **params) -> dict:
+CODE = {
+    "pipeline/model/network.py": {"hash": "1" * 32, "size": 1, "nfiles": None},
+    "data/folds.json": {"hash": "2" * 32, "size": 1, "nfiles": None},
+}
+
+
+OTHER_CODE = {**CODE, "pipeline/model/network.py": {"hash": "3" * 32, "size": 1, "nfiles": None}}
+
+
+def _entry(rev: str, lam: float, ua: float, code: dict | None = None, **params) -> dict:
     """One row as `dvc exp show --json` writes it (the fields the sweep reads), and its
     commit's evaluation summaries."""
     for k, r in enumerate(("ec_only", "multitask", "dat", "menan")):
@@ -40,7 +49,7 @@ def _entry(rev: str, lam: float, ua: float, **params) -> dict:
     data = copy.deepcopy(PARAMS) | {"lambda": lam} | params
     return {
         "rev": rev, "name": None, "error": None, "experiments": None,
-        "data": {"params": {"params.yaml": {"data": data}}, "metrics": {}},
+        "data": {"params": {"params.yaml": {"data": data}}, "metrics": {}, "deps": code or CODE},
     }  # fmt: skip
 
 
@@ -57,6 +66,7 @@ def _show() -> list[dict]:
         _exp("again05", _entry("d" * 40, 0.5, 60.0)),
         _exp("seeds", _entry("e" * 40, 0.1, 50.0, train={"seeds": [1], "epochs": 12})),
         _exp("broken", failed),
+        _exp("oldcode", _entry("9" * 40, 0.2, 70.0, code=OTHER_CODE)),  # another program
     ]
     return [_entry("workspace", 0.5, 60.0), baseline]
 
@@ -70,6 +80,8 @@ def test_sweep_keeps_experiments_that_differ_in_lambda_alone() -> None:
     assert sweep.left_out == {
         "seeds": "differs from the baseline in train.seeds",
         "broken": "failed or not finished",
+        "oldcode": "ran other code than the baseline (1 file(s), pipeline/model/network.py "
+        "first): run it again on this commit",
     }
     assert sweep.points[0].stat("menan", "ua_test")["mean"] == 58.0
     with pytest.raises(ValueError, match="no committed baseline"):

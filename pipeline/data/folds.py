@@ -10,9 +10,10 @@ the statistics may treat as independent.
   trains. A corpus without a session column is paired in sorted speaker order (say so with
   ``sessions`` explicitly; ``auto`` never does it). Unit: the session.
 - ``leave_one_speaker_out`` (corpora of a few dozen speakers): every speaker is the test
-  speaker once; the validation speaker is the next speaker of the same gender in sorted order
-  (the next speaker, where genders are unknown), so the model never selects its checkpoint
-  on a speaker of the other gender only. Unit: the test speaker.
+  speaker once; the validation speaker is the next speaker *of the other gender* in sorted
+  order (the next speaker, where genders are unknown or one gender only), so the two unseen
+  speakers of a fold span both genders (the gender probe scores both) and the training set
+  loses one speaker of each (EmoDB: 4 and 4, not 3 against 5). Unit: the test speaker.
 - ``speaker_kfold`` (corpora of many speakers): speakers are shuffled (``folds.seed``) and
   dealt into ``folds.k`` groups within each gender, so every group has the corpus's gender
   mix; group i is the test group and group i+1 the validation group. Unit: the group.
@@ -83,6 +84,16 @@ def speakers_of(held_out: str | list[str]) -> list[str]:
 def held_out(fold: Fold) -> list[str]:
     """The speakers a fold never trains on: its validation and test speakers."""
     return speakers_of(fold["val"]) + speakers_of(fold["test"])
+
+
+def scored_by_unit(fold: Fold) -> list[str]:
+    """The speakers the statistics' unit of ``fold`` scores: under the sessions protocol a
+    session's two folds swap validation and test, so the session scores both held-out
+    speakers; under every other protocol a unit (test speaker, group, seed) scores only its
+    test side. The Nadeau-Bengio correction counts these over the training speakers."""
+    if fold.get("protocol", "sessions") == "sessions":
+        return held_out(fold)
+    return speakers_of(fold["test"])
 
 
 def choose_protocol(labels: pd.DataFrame, setting: str) -> str:
@@ -165,8 +176,9 @@ def _leave_one_out(labels: pd.DataFrame) -> list[Fold]:
     folds = []
     for i, test in enumerate(speakers):
         order = speakers[i + 1 :] + speakers[:i]  # the speakers after it, cyclically
-        same = [s for s in order if genders[s] is not None and genders[s] == genders[test]]
-        val = (same or order)[0]
+        other = [s for s in order if None not in (genders[s], genders[test])
+                 and genders[s] != genders[test]]  # fmt: skip
+        val = (other or order)[0]
         train = [s for s in speakers if s not in (test, val)]
         folds.append({"session": test, "test": test, "val": val, "train": train})
     return folds

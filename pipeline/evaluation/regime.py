@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline import EMOTIONS
-from pipeline.data.folds import UNITS, held_out, speakers_of
+from pipeline.data.folds import UNITS, held_out, scored_by_unit, speakers_of
 from pipeline.evaluation.metrics import WITHIN_KEYS, unweighted_accuracy, weighted_accuracy
 from pipeline.evaluation.probes import (
     HELD_OUT,
@@ -36,7 +36,7 @@ from pipeline.evaluation.statistics import (
     corrected_interval,
     held_out_share,
     session_values,
-    two_way_bootstrap,
+    two_way_interval,
     versus_chance,
 )
 from pipeline.evaluation.summary import EvalSummary
@@ -266,8 +266,10 @@ def evaluate_fold(
         "selected_epoch": info["selected_epoch"],
         **within_corpus(predictions),
         "n_train": len(info["train"]),
-        # held-out speakers per resample of the training set (none when it is never resampled)
-        "n_held_out": 0 if by_seed else len(held_out(info)),
+        # the speakers one unit scores per resample of the training set (Nadeau-Bengio's n_2):
+        # a session scores both of its held-out speakers (each fold one, as validation and as
+        # test); a test speaker or group only itself; none when training is never resampled
+        "n_held_out": 0 if by_seed else len(scored_by_unit(info)),
         "cross_corpus": PERCENT * float(cross_table["hit"].mean()),
         **({"cross_ua": cross_ua(cross, cross_table)} if cross.single_label else {}),
         **probes(model, run, info, corpus, settings),
@@ -351,7 +353,7 @@ def summarize(
         "within": {k: interval(k) for k in WITHIN_KEYS},
         "cross_corpus": {
             **interval("cross_corpus"), "min": float(cross.min()), "max": float(cross.max()),
-            **_over_segments(table, crosses, settings.seed),
+            **_over_segments(table, crosses),
         },
         "cross_corpus_ua": interval("cross_ua"),
         "probe": {k: probe("probe", k) for k in PROBE_COLUMNS},
@@ -362,19 +364,20 @@ def summarize(
     }  # fmt: skip
 
 
-BOOTSTRAP_REPLICATES = 2000
-
-
-def _over_segments(table: pd.DataFrame, crosses: pd.DataFrame | None, seed: int) -> dict[str, Any]:
+def _over_segments(table: pd.DataFrame, crosses: pd.DataFrame | None) -> dict[str, Any]:
     """Table 3's interval over sessions and segments: which segments are in the
-    cross-corpus set varies the score as much as training does (two-way bootstrap)."""
+    cross-corpus set varies the score as much as training does
+    (:func:`~pipeline.evaluation.statistics.two_way_interval`)."""
     if crosses is None or crosses.empty:
         return {}
     sessions = table.set_index(["fold", "seed"])["session"]
     hits = crosses.assign(session=sessions.loc[list(zip(crosses["fold"], crosses["seed"],
                                                         strict=True))].to_numpy())  # fmt: skip
     per_session = hits.pivot_table(index="session", columns="utt_id", values="hit", aggfunc="mean")
-    low, high = two_way_bootstrap(per_session.to_numpy(float), BOOTSTRAP_REPLICATES, seed)
+    interval = two_way_interval(per_session.to_numpy(float), held_out_share(table))
+    if interval is None:
+        return {"segments": per_session.shape[1]}
+    low, high = (min(max(x, 0.0), 1.0) for x in interval)
     return {"segments": per_session.shape[1], "two_way_low": PERCENT * low,
             "two_way_high": PERCENT * high}  # fmt: skip
 

@@ -92,8 +92,9 @@ def t_interval(values: Sequence[float] | np.ndarray) -> Interval:
 
 
 def held_out_share(rows: pd.DataFrame) -> float:
-    """n_held_out / n_train of the resampling: per session, the speakers scored (validation
-    and test) over the speakers trained on; 2 / 8 for IEMOCAP's protocol, 0 where the
+    """n_held_out / n_train of the resampling: the speakers one unit scores
+    (:func:`pipeline.data.folds.scored_by_unit`) over the speakers trained on; 2 / 8 for
+    IEMOCAP's sessions, 1 / 8 for leave-one-speaker-out on ten speakers, 0 where the
     training set is never resampled (a corpus's own split, repeated over seeds)."""
     return float(rows["n_held_out"].max()) / float(rows["n_train"].min())
 
@@ -162,21 +163,30 @@ def versus_chance(margins: Sequence[float] | np.ndarray, share: float, equivalen
     return {"p_above": above, "p_equivalent": max(lower, upper)}
 
 
-def two_way_bootstrap(hits: np.ndarray, replicates: int, seed: int) -> tuple[float, float]:
-    """95 % percentile interval of a mean over sessions (rows) and items (columns), both
-    resampled: ``hits`` (sessions, items) holds each session's mean over its runs per item.
+def two_way_interval(hits: np.ndarray, share: float) -> tuple[float, float] | None:
+    """95 % interval of a mean over sessions (rows) and items (columns), covering both which
+    training runs and which items: ``hits`` (sessions, items) holds each session's mean over
+    its runs per item.
 
     For a score measured on one shared set of items (the cross-corpus segments), the
-    interval over sessions alone covers training variability only; this one also covers
-    which items happened to be in the set.
+    interval over sessions alone covers training variability only; this one adds which items
+    happened to be in the set. Its session part is the corrected t's, s^2 of the session
+    means x (1/n + ``share``): a bootstrap over five overlapping sessions under-covers
+    (:mod:`pipeline.evaluation.calibration`), the corrected t does not. Its item part is
+    the variance of the item means over sessions / items. The two add (independent
+    resamplings), with the corrected t's n - 1 degrees of freedom. None with one session,
+    as every interval over sessions.
     """
-    rng = np.random.default_rng(seed)
     sessions, items = hits.shape
-    rows = rng.multinomial(sessions, np.full(sessions, 1 / sessions), size=replicates)
-    cols = rng.multinomial(items, np.full(items, 1 / items), size=replicates)
-    means = np.einsum("rs,si,ri->r", rows, hits, cols) / (sessions * items)
-    low, high = np.quantile(means, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
-    return float(low), float(high)
+    if sessions < 2 or items < 2:
+        return None
+    session_part = float(hits.mean(axis=1).var(ddof=1)) * (1 / sessions + share)
+    item_part = float(hits.mean(axis=0).var(ddof=1)) / items
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, sessions - 1)) * np.sqrt(
+        session_part + item_part
+    )
+    mean = float(hits.mean())
+    return mean - half, mean + half
 
 
 def sign_flip_p(differences: Sequence[float] | np.ndarray) -> float | None:
@@ -253,13 +263,17 @@ class SeedPlan:
     between_at_zero: bool = False
 
 
-def seed_plan(differences: pd.DataFrame, difference: float, max_seeds: int = 1000) -> SeedPlan:
+def seed_plan(
+    differences: pd.DataFrame, difference: float, share: float = 0.0, max_seeds: int = 1000
+) -> SeedPlan:
     """Variance components of a paired difference, from ``paired_differences`` rows.
 
     One-way random-effects ANOVA by moments: the within-session variance over seeds
     estimates one seed's noise; the variance of session means, less that noise over the
-    seed count, the between-session part. Detectable means the paired t-test's
-    standard error times (t(1 - ALPHA/2) + t(POWER)) is at most ``difference``.
+    seed count, the between-session part. Detectable means the standard error of the test
+    that confirms a comparison, the corrected t's (variance x (1/sessions + ``share``), see
+    :func:`corrected_interval`; ``share = 0`` is the plain paired t), times
+    (t(1 - ALPHA/2) + t(POWER)) is at most ``difference``.
     """
     runs = differences.groupby(["session", "seed"])["difference"].mean().reset_index()
     counts = runs.groupby("session")["seed"].count()
@@ -277,7 +291,8 @@ def seed_plan(differences: pd.DataFrame, difference: float, max_seeds: int = 100
             (
                 n
                 for n in range(1, max_seeds + 1)
-                if factor * np.sqrt((between_var + noise / n) / sessions) <= difference
+                if factor * np.sqrt((between_var + noise / n) * (1 / sessions + share))
+                <= difference
             ),
             None,
         )

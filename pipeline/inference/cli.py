@@ -50,8 +50,10 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("audio", nargs="+", help="audio files, folders or CSV manifests")
         sub.add_argument("-o", "--out", type=Path, default=Path(default),
                          help=f"{what}; replaces only an earlier menan output")  # fmt: skip
+        whole = "with it or --hop, the whole recording in windows"
         sub.add_argument("--window", type=float,
-                         help="seconds, at most the model's crop (default: the crop)")  # fmt: skip
+                         help=f"seconds, at most the model's crop; {whole} (default: its "
+                              "middle crop, as evaluation scores)")  # fmt: skip
         sub.add_argument("--hop", type=float, help="seconds between windows (default: window)")
         sub.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index>")
         sub.add_argument("--n-jobs", type=_n_jobs, default=-1, help="feature workers (-1: all)")

@@ -8,8 +8,11 @@ with the model's own training statistics and scored by
 into windows of ``window_s`` seconds (by default the model's training crop, never longer)
 every ``hop_s`` seconds, plus one window ending at the recording's end when the hops leave
 a remainder; a recording no longer than one window is one window, cycle-repeated to the
-crop exactly as in training. Every recording also gets a row ``window = -1``: the mean of
-its windows' probabilities (or embeddings).
+crop exactly as in training. By default (no ``window_s``, no ``hop_s``) a recording longer
+than the crop is scored on its middle crop alone, exactly as evaluation scores an utterance,
+so the released model answers as the evaluation that describes it; windows are what the
+user asks for with ``window_s`` or ``hop_s``. Every recording also gets a row
+``window = -1``: the mean of its windows' probabilities (or embeddings).
 
 Everything that can be checked is checked before the first file is scored: the model
 (:meth:`EmotionModel.load`), the window and hop, every manifest row (the pipeline's own
@@ -156,11 +159,16 @@ def _audio_in(folder: Path) -> list[Path]:
     return audio
 
 
-def windows(n_frames: int, width: int, hop: int) -> list[tuple[int, int]]:
-    """[start, stop) frame ranges: one when the recording fits, else every ``hop`` frames
-    plus one flush with the end when the hops leave a remainder."""
+def windows(n_frames: int, width: int, hop: int | None) -> list[tuple[int, int]]:
+    """[start, stop) frame ranges: one when the recording fits; else, with no ``hop``, the
+    middle ``width`` frames (evaluation's crop, :meth:`pipeline.model.scoring.DeviceFrames.
+    crops`), or every ``hop`` frames plus one flush with the end when the hops leave a
+    remainder."""
     if n_frames <= width:
         return [(0, n_frames)]
+    if hop is None:
+        start = (n_frames - width) // 2
+        return [(start, start + width)]
     starts = list(range(0, n_frames - width + 1, hop))
     if starts[-1] + width < n_frames:
         starts.append(n_frames - width)
@@ -224,10 +232,13 @@ class EmotionModel:
         """What an output records of the model that made it."""
         return {"model": str(self.folder), "regime": self.regime}
 
-    def frames(self, window_s: float | None, hop_s: float | None) -> tuple[int, int]:
+    def frames(self, window_s: float | None, hop_s: float | None) -> tuple[int, int | None]:
         """``window_s`` and ``hop_s`` (seconds) as frames, checked: a window from one frame
         to the model's crop (the network never sees more at once), a hop from one frame
-        hop (10 ms) to the window (a longer hop would leave audio unscored)."""
+        hop (10 ms) to the window (a longer hop would leave audio unscored). Neither given:
+        the crop and no hop, the middle crop as in evaluation (:func:`windows`)."""
+        if window_s is None and hop_s is None:
+            return frames_in(self.window_s), None
         window = _number(self.window_s if window_s is None else window_s)
         hop = window if hop_s is None else _number(hop_s)
         if not FRAME_S <= window <= self.window_s + 1e-9:  # False for NaN
@@ -249,8 +260,9 @@ class EmotionModel:
         :class:`AudioSources`, or a numpy array of samples with ``sample_rate=`` (float in
         [-1, 1], or int8/int16/int32 PCM scaled as soundfile scales it; 1-D, or 2-D as
         (samples, channels) or (channels, samples)). Options: ``window_s``, ``hop_s``
-        (seconds), ``n_jobs`` (feature workers), ``skip_bad`` (score the good files, list
-        the bad in the log; otherwise a bad file is an error and nothing is scored),
+        (seconds; neither: the middle crop, as evaluation), ``n_jobs`` (feature workers),
+        ``skip_bad`` (score the good files, list the bad in the log; otherwise a bad file is
+        an error and nothing is scored),
         ``allow_low_rate`` (score audio below 16 kHz, flagged), ``progress``.
         """
         scored = self.score(sources, **options)
@@ -373,7 +385,7 @@ class EmotionModel:
         if failed:
             log.warning("cannot score:\n%s\nskipped", describe({FAILED: failed}))
 
-    def _score_chunk(self, recordings: list[Recording], width: int, hop: int) -> Scored:
+    def _score_chunk(self, recordings: list[Recording], width: int, hop: int | None) -> Scored:
         """The windows of some recordings through the network, in one frame store; then
         each recording's rows: its windows, and their mean."""
         plan, pieces = [], []

@@ -16,10 +16,11 @@ import pandas as pd
 import yaml
 
 from pipeline import EMOTIONS
+from pipeline.data.demo import DEMO_ROOT
 from pipeline.evaluation.metrics import WITHIN_KEYS
 from pipeline.evaluation.probes import PROBE_MODELS
 from pipeline.regimes import TITLES, WHAT
-from pipeline.reporting.report import DEMO_ROOT, markdown_table, with_interval
+from pipeline.reporting.report import markdown_table, with_interval
 
 CARD = "model_card.md"
 """The card's file name in a released model's folder, beside ``model.pt``."""
@@ -132,10 +133,11 @@ MSP-Podcast entry can hold anything, so the card says nothing more for them)."""
 def _domain_line(corpus: str, demo: bool, corpus_format: str) -> str:
     if demo:
         return "- Synthetic training data: do not use it on real speech."
+    unknown = "" if corpus_format in DOMAINS else ", unless that corpus holds them"
     return (
         f"- Trained on `{corpus}` alone{DOMAINS.get(corpus_format, '')}. Other languages, "
         "spontaneous speech, children's or elderly voices, telephone or noisy audio are "
-        "outside what it was shown, unless that corpus holds them."
+        f"outside what it was shown{unknown}."
     )
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 
 from pipeline import EMOTIONS
+from pipeline.data.demo import DEMO_ROOT
 from pipeline.evaluation.metrics import WITHIN_KEYS
 from pipeline.evaluation.probes import HELD_OUT, PROBE_MODELS, PROBE_NAMES
 from pipeline.evaluation.statistics import (
@@ -22,12 +23,13 @@ from pipeline.evaluation.statistics import (
     Paired,
     adjust_family,
     held_out_share,
+    holm,
     paired,
     paired_differences,
     seed_plan,
     sign_flip_floor,
 )
-from pipeline.regimes import COMPARISONS, TITLES
+from pipeline.regimes import COMPARISONS, REFERENCE, TITLES
 
 # Paper, Table 2 (IEMOCAP, 10 folds): WA val/test/Δ, UA val/test/Δ, as printed.
 PAPER_TABLE2 = {
@@ -54,8 +56,6 @@ COMPARED_MEASURES = {
 """What the comparisons compare, as (fold, seed) score columns, with their names in text."""
 PLANNED_DIFFERENCE = 2.0
 """The test-UA difference (points) the seed plan sizes the protocol for."""
-DEMO_ROOT = "data/demo"
-"""Where the stage `demo` writes the synthetic corpora; a corpus rooted there is the demo."""
 
 DELTA_NOTES = {
     "sessions": (
@@ -176,19 +176,52 @@ def probe_names(summaries: Mapping[str, dict[str, Any]]) -> list[str]:
     return [*PROBE_NAMES, *([HELD_OUT] if held else [])]
 
 
-def probe_table(summaries: Mapping[str, dict[str, Any]], margin: float) -> str:
-    """Per probe and regime: mean [interval], and what it says against chance."""
+def probe_family(
+    summaries: Mapping[str, dict[str, Any]],
+) -> dict[tuple[str, str], dict[str, Any] | None]:
+    """Every probe cell of the table (each regime's and the control's), keyed by (row,
+    probe_model), with its two p-values Holm-adjusted over the whole table: one family of
+    "above chance" tests and one of "within the margin" tests, as the comparisons are one
+    family. A cell's verdict then never outruns what the table as a whole allows."""
     names = probe_names(summaries)
     first = next(iter(summaries.values()))
+    rows = {**{r: s["probe"] for r, s in summaries.items()}, CONTROL: first["control"]}
+    cells = {(row, f"{p}_{m}"): stats.get(f"{p}_{m}") for row, stats in rows.items()
+             for p in names for m in PROBE_MODELS}  # fmt: skip
+    keys = list(cells)
+    adjusted = {
+        name: holm([(cells[k] or {}).get(name) for k in keys])
+        for name in ("p_above", "p_equivalent")
+    }
+    return {
+        k: None if cells[k] is None else {**cells[k], **{n: adjusted[n][i] for n in adjusted}}
+        for i, k in enumerate(keys)
+    }
+
+
+CONTROL = "input features (control)"
+
+
+def probe_tests(summaries: Mapping[str, dict[str, Any]]) -> int:
+    """How many cells the probe family holds (those with a test)."""
+    return sum(c is not None and c.get("p_above") is not None
+               for c in probe_family(summaries).values())  # fmt: skip
+
+
+def probe_table(summaries: Mapping[str, dict[str, Any]], margin: float) -> str:
+    """Per probe and regime: mean [interval], and what it says against chance (Holm over the
+    table, :func:`probe_family`)."""
+    names = probe_names(summaries)
+    first = next(iter(summaries.values()))
+    family = probe_family(summaries)
     header = ["Model"] + [f"{PROBE_TITLES[p]} ({m})" for p in names for m in PROBE_MODELS]
     rows = [
-        [TITLES[r], *(_probe_cell(s["probe"].get(f"{p}_{m}"), margin) for p in names
+        [TITLES[r], *(_probe_cell(family[(r, f"{p}_{m}")], margin) for p in names
                       for m in PROBE_MODELS)]
-        for r, s in summaries.items()
+        for r in summaries
     ]  # fmt: skip
-    rows.append(["input features (control)",
-                 *(_probe_cell(first["control"].get(f"{p}_{m}"), margin) for p in names
-                   for m in PROBE_MODELS)])  # fmt: skip
+    rows.append([CONTROL, *(_probe_cell(family[(CONTROL, f"{p}_{m}")], margin) for p in names
+                            for m in PROBE_MODELS)])  # fmt: skip
     rows.append(["chance", *(_num(first["chance"].get(p), 1) for p in names
                              for _ in PROBE_MODELS)])  # fmt: skip
     sizes = [
@@ -258,8 +291,9 @@ def family_size(comparisons: Mapping[str, Mapping[str, Any]]) -> int:
 
 def reading(a: str, stat: Mapping[str, Any], family: int) -> str:
     """What a comparison allows: a direction only when its interval excludes 0, confirmed
-    only when the family-wise (Holm) test agrees; and where the distribution-free test
-    could not confirm anything at this number of sessions, it says so."""
+    only when the family-wise (Holm) test of the corrected t agrees. Where the
+    distribution-free sign-flip test could not go below alpha at this number of sessions, it
+    says so of that test alone: the corrected t's Holm p has no such floor."""
     result = Paired(**stat)
     if result.direction == 0:
         return "not distinguishable"
@@ -268,7 +302,8 @@ def reading(a: str, stat: Mapping[str, Any], family: int) -> str:
         return f"{said} (Holm-adjusted p = {result.p_adjusted:.3g} over {family} comparisons)"
     floor = sign_flip_floor(result.sessions)
     caveat = (
-        f"; cannot be confirmed with {result.sessions} sessions (sign-flip floor {floor:.3g})"
+        f"; the sign-flip test alone cannot go below p = {floor:.3g} with {result.sessions} "
+        "sessions"
         if floor >= ALPHA else ""
     )  # fmt: skip
     return (
@@ -319,8 +354,10 @@ def seed_plan_text(folds: Mapping[str, list[dict[str, Any]]]) -> str:
             "sessions with 2 seeds each (`train.seeds`)."
         )
     rows = []
+    share = held_out_share(tables[REFERENCE])
     for a, b in COMPARISONS:
-        plan = seed_plan(paired_differences(tables[a], tables[b], "ua_test"), PLANNED_DIFFERENCE)
+        differences = paired_differences(tables[a], tables[b], "ua_test")
+        plan = seed_plan(differences, PLANNED_DIFFERENCE, share)
         low, high = plan.seeds_range
         rows.append([
             f"{TITLES[a]} - {TITLES[b]}",
@@ -333,7 +370,9 @@ def seed_plan_text(folds: Mapping[str, list[dict[str, Any]]]) -> str:
         rows,
     )  # fmt: skip
     return (
-        f"Seeds per session for a paired t-test over these {sessions} sessions to detect a "
+        f"Seeds per session for the corrected t-test that confirms comparisons (the "
+        f"intervals' own: {1 + share * sessions:.3g}x a plain paired t's variance here) over "
+        f"these {sessions} sessions to detect a "
         f"{PLANNED_DIFFERENCE:g}-point test-UA difference (two-sided alpha = {ALPHA}, power "
         f"{POWER:.0%}), from a random-effects split of each difference's variance measured "
         'here. More seeds shrink only the seed part; "none suffices" means the '
@@ -428,7 +467,7 @@ def _speaker_scope(summaries: Mapping[str, dict[str, Any]]) -> str:
 
 PROTOCOL_WORDS = {
     "leave_one_speaker_out": "leave-one-speaker-out folds (validation: the next speaker of "
-    "the same gender)",
+    "the other gender)",
     "speaker_kfold": "speaker-disjoint folds of gender-balanced speaker groups (validation: "
     "the next group)",
 }
@@ -467,8 +506,9 @@ def protocol_text(protocol: str, first: Mapping[str, Any], models: int) -> str:
         f"**{unit}** (below, a 'session' is one {unit}): every value is the mean over the "
         f"{sessions} {unit}s of each one's mean over seeds. Their folds share most of their "
         "training speakers, so `[low, high]` is a 95 % **corrected** resampled t-interval "
-        "(Nadeau & Bengio 2003, with held-out over training speakers); it covers training runs "
-        "and the speakers scored, not which speakers the corpus happens to have."
+        f"(Nadeau & Bengio 2003, with the {unit}'s own speakers over the training speakers: a "
+        f"{unit} scores only its test side); it covers training runs and the speakers scored, "
+        "not which speakers the corpus happens to have."
     )
 
 
@@ -524,10 +564,13 @@ def render(
         "## What the embedding still tells (probes)",
         "Fresh classifiers on the frozen embeddings v: a logistic regression and an RBF-kernel "
         "SVM (the adversaries are nonlinear, so a linear probe alone can under-report; both "
-        "are convex, so identical embeddings give identical answers on any machine). Mean "
+        "are convex, so their fit does not depend on a random start; their solvers stop at a "
+        "tolerance, so another machine may differ in the last digits). Mean "
         f"[95 % interval] over sessions, and each against chance: *above chance* (one-sided "
-        f"corrected t, p < {ALPHA}), *within ±{margin:g} of chance* (equivalence by two "
-        f"one-sided tests, p < {ALPHA}), or *inconclusive*.",
+        f"corrected t), *within ±{margin:g} of chance* (equivalence by two one-sided tests), "
+        f"or *inconclusive*; each verdict at a Holm-adjusted p < {ALPHA} over all "
+        f"{probe_tests(summaries)} cells of the table (one family per verdict), so a cell "
+        "reads above chance only where the table as a whole allows it.",
         "- **Speaker**: which of the fold's *training* speakers spoke (the speakers the "
         "adversary fought), asked within each gender on a subsample where every speaker has "
         "the same number of utterances of each emotion, by stratified "
@@ -546,8 +589,9 @@ def render(
         (SINGLE_LABEL_RULE if single_label_cross(summaries) else MULTI_LABEL_RULE)
         + "Mean over sessions with two intervals: over "
         "sessions (training variability only: every model scores the same segments), and "
-        "over sessions and segments (a two-way bootstrap: how much the score also depends on "
-        "which segments the set holds). Min and max over the "
+        "over sessions and segments (the corrected t's session part plus the segments' "
+        "spread: how much the score also depends on which segments the set holds). Min and "
+        "max over the "
         f"{models} (fold, seed) models, which come from {runs} independent runs.",
         table3(summaries),
         "Reference, **the paper's published Table 3 (CMU-MOSEI)**, not produced here:",

@@ -35,6 +35,7 @@ CORPUS_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "expected_counts": (
         lambda v: (
             v is None
+            or v == "auto"
             or (
                 isinstance(v, dict)
                 and set(v) <= set(EMOTIONS)
@@ -43,7 +44,8 @@ CORPUS_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
                 )
             )
         ),
-        f"null or a mapping from {', '.join(EMOTIONS)} to integers >= 0",
+        f"null, auto (a reader's own default check) or a mapping from {', '.join(EMOTIONS)} "
+        "to integers >= 0",
     ),
     "manifest": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
     "label_map": (
@@ -96,9 +98,14 @@ def check_entries(corpora: Mapping[str, Mapping[str, Any]]) -> None:
     takes, each of the right type; a ConfigError naming the key (the check stage runs it
     before any other stage)."""
     for name, entry in corpora.items():
-        _, options = corpus_reader(name, entry)
+        reader, options = corpus_reader(name, entry)
+        defaults = {k: p.default for k, p in inspect.signature(reader).parameters.items()}
         for key, value in options.items():
             ok, allowed = CORPUS_OPTIONS[key]
+            if value == "auto" and defaults.get(key) != "auto":
+                raise ConfigError(f"params.yaml corpora.{name}.{key}: format "
+                                  f"{entry['format']!r} has no auto check; give null or a "
+                                  "mapping")  # fmt: skip
             if not ok(value):
                 raise ConfigError(f"params.yaml corpora.{name}.{key}: expected {allowed}, "
                                   f"got {value!r}")  # fmt: skip

@@ -47,16 +47,18 @@ def check_targets(mapping: Mapping[str, str | None], source: Path) -> None:
 
 
 def check_counts(
-    counts: Mapping[str, int], expected_counts: Mapping[str, int] | None, root: Path
-) -> None:
-    """``expected_counts`` (class -> count) turns an incomplete copy into a loud error."""
+    counts: Mapping[str, int], expected_counts: Mapping[str, int] | None, root: Path,
+    why: str = "",
+) -> None:  # fmt: skip
+    """``expected_counts`` (class -> count) turns an incomplete copy into a loud error;
+    ``why`` says where the expected counts came from."""
     if expected_counts is None:
         return
     wanted = {k: int(v) for k, v in expected_counts.items()}
     got = {k: counts.get(k, 0) for k in wanted}
     if got != wanted or sum(counts.values()) != sum(wanted.values()):
         raise CorpusError(
-            root, f"expected class counts {wanted}, found {dict(sorted(counts.items()))}"
+            root, f"expected class counts {wanted}, found {dict(sorted(counts.items()))}{why}"
         )
 
 

@@ -6,14 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pipeline.data.demo import iemocap, mosei
+from pipeline.data.demo import TRUTH_FILE, iemocap, mosei
 from pipeline.runtime.atomic import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
 IEMOCAP_DIR = "IEMOCAP_full_release"
 MOSEI_DIR = "CMU_MOSEI"
-TRUTH_FILE = "truth.json"
 
 
 DEMO_DIRS = {"iemocap": IEMOCAP_DIR, "mosei": MOSEI_DIR}
