@@ -35,6 +35,7 @@ from pipeline.evaluation.probes import (
 from pipeline.evaluation.statistics import (
     corrected_interval,
     held_out_share,
+    in_sample_share,
     session_values,
     two_way_interval,
     versus_chance,
@@ -270,6 +271,9 @@ def evaluate_fold(
         # a session scores both of its held-out speakers (each fold one, as validation and as
         # test); a test speaker or group only itself; none when training is never resampled
         "n_held_out": 0 if by_seed else len(scored_by_unit(info)),
+        # the speakers a fold leaves out of training (validation and test), for the
+        # in-sample probe's correction (statistics.in_sample_share)
+        "n_unseen": 0 if by_seed else len(held_out(info)),
         "cross_corpus": PERCENT * float(cross_table["hit"].mean()),
         **({"cross_ua": cross_ua(cross, cross_table)} if cross.single_label else {}),
         **probes(model, run, info, corpus, settings),
@@ -291,7 +295,8 @@ def _percent(value: float | None) -> float | None:
 
 INTERVALS = (
     "95 % corrected resampled t over sessions (Nadeau & Bengio 2003: variance x (1/n + "
-    "held-out / training speakers), for the training speakers the sessions share)"
+    "scored / training speakers), for the training speakers the sessions share; the speaker "
+    "probes, scored on each session's own training speakers, x (1/n + m^2 / (N h) - 1/n))"
 )
 """What every interval of the metrics covers, written into them."""
 
@@ -311,9 +316,9 @@ def summarize(
     could not run anywhere is None.
     """
     table = pd.DataFrame(folds)
-    share = held_out_share(table)
+    scored_share, in_sample = held_out_share(table), in_sample_share(table)
 
-    def interval(column: str) -> dict[str, Any] | None:
+    def interval(column: str, share: float = scored_share) -> dict[str, Any] | None:
         values = session_values(table, column) if column in table else pd.Series()
         if not len(values):
             return None
@@ -324,10 +329,12 @@ def summarize(
         return stat
 
     def probe(prefix: str, column: str) -> dict[str, Any] | None:
-        stat = interval(f"{prefix}_{column}")
+        name = column.rsplit("_", 1)[0]
+        # the speaker probes score each unit's own training speakers: the in-sample share
+        share = in_sample if name.startswith("speaker") else scored_share
+        stat = interval(f"{prefix}_{column}", share)
         if stat is None:
             return None
-        name = column.rsplit("_", 1)[0]
         margins = table[f"{prefix}_{column}"] - table[f"{prefix}_{name}_chance"]
         per_session = session_values(table.assign(margin=margins), "margin").to_numpy()
         return {**stat, **versus_chance(per_session, share, settings.equivalence_margin)}
