@@ -310,6 +310,8 @@ def test_report_gives_intervals_and_generated_comparisons() -> None:
     assert "| Speaker | 10 | 10 | 10 |" in text  # utterances scored, classes, dropped
     assert "(**in-sample**" in text and "Gender** (speaker-disjoint)" in text
     assert "lambda: 0.3" in text and "![t-SNE](figures/tsne.png)" in text
+    # the probes' solvers stop at a tolerance: no promise of identical answers everywhere
+    assert "identical answers on any machine" not in text and "last digits" in text
     # a probe that ran nowhere (too few utterances) is n/a, not an error
     for rows in folds.values():
         for row in rows:

@@ -73,6 +73,8 @@ def test_speaker_kfold_deals_gender_balanced_groups_from_the_seed() -> None:
     for i, fold in enumerate(folds):
         _disjoint(fold)
         assert fold["val"] == folds[(i + 1) % 5]["test"] and fold["unit"] == "speaker group"
+        unseen = [*fold["val"], *fold["test"]]  # both genders, so the gender probe runs
+        assert {int(s[1:]) % 3 == 0 for s in unseen} == {True, False}
     assert make_folds(labels, "speaker_kfold", k=5, seed=0) == folds
     assert make_folds(labels, "speaker_kfold", k=5, seed=1) != folds
 

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline.evaluation.calibration import Null, coverage, family_false_positive_rate
+from pipeline.evaluation.calibration import (
+    Null,
+    coverage,
+    family_false_positive_rate,
+    probe_coverage,
+)
 from pipeline.evaluation.statistics import (
     Paired,
     adjust_family,
@@ -145,26 +150,20 @@ def test_two_way_interval_widens_with_the_items_and_corrects_the_sessions() -> N
 
 
 def test_the_in_sample_share_covers_a_score_on_each_units_own_training_speakers() -> None:
-    """The speaker probe scores each session's 8 training speakers, 6 of which any two
-    sessions share: with per-speaker effects the held-out share (2/8) under-covers the mean
-    over speakers; the in-sample share (m^2 / (N h) - 1/n = 3.0) covers it."""
+    """The speaker probe scores each unit's 8 training speakers, most of which any two units
+    share: with per-speaker effects the held-out share (2/8, 1/8) under-covers the mean over
+    speakers in a null simulation of either protocol; the in-sample share (m^2 / (N h) - 1/n,
+    3.0 for sessions) covers it."""
     rows = pd.DataFrame({"session": [f"S{i}" for i in range(5)], "n_train": 8,
                          "n_held_out": 2, "n_unseen": 2})  # fmt: skip
     share = in_sample_share(rows)
     assert share == pytest.approx(64 / 20 - 1 / 5)
-    rng = np.random.default_rng(0)
-    pairs = np.arange(10) // 2  # session i holds out speakers 2i and 2i + 1
-    trains = pairs[None, :] != np.arange(5)[:, None]  # (sessions, speakers)
-    covered = {"held-out share": 0, "in-sample share": 0}
-    reps = 3000
-    for _ in range(reps):
-        effects = rng.normal(0, 10, 10)  # a speaker is easier or harder to tell apart
-        units = trains @ effects / 8 + rng.normal(0, 1, 5)  # each unit's probe score
-        for name, used in (("held-out share", SHARE), ("in-sample share", share)):
-            stat = corrected_interval(units, used)
-            covered[name] += stat.low <= 0 <= stat.high  # 0: the mean over all speakers
-    assert covered["held-out share"] / reps < 0.9  # the old correction under-covers
-    assert covered["in-sample share"] / reps >= 0.93
+    assert Null().in_sample_share == pytest.approx(share)  # the simulation's shape
+    for protocol in ("sessions", "leave_one_speaker_out"):  # per-speaker effects dominate
+        found = probe_coverage(Null(sd_train=6.0, sd_test=0.0, sd_seed=2.0, protocol=protocol),
+                               reps=3000)  # fmt: skip
+        assert found["held-out share"] < 0.85, protocol  # the old correction under-covers
+        assert found["in-sample share"] >= 0.95, protocol
     split = rows.assign(n_held_out=0, n_unseen=0)
     assert in_sample_share(split) == 0.0  # one training set: nothing is resampled
 

@@ -99,7 +99,9 @@ def test_sweep_writes_a_table_and_a_png(tmp_path: Path) -> None:
     assert "| 0.3 | lam03 | 56.0 [54.0, 58.0] | 57.0 [55.0, 59.0] | 58.0 [56.0, 60.0] |" in text
     assert "EC only (reads no lambda), the reference: test UA 60.0 [58.0, 62.0]" in text
     assert "- `seeds`: differs from the baseline in train.seeds" in text
-    assert "| MEnAN | 0.3 | 80.0 [78.0, 82.0] | 58.0 [56.0, 60.0] |" in text  # nested pick
+    assert "| MEnAN | 0.3 | 80.0 [78.0, 82.0] | 58.0 [56.0, 60.0] |" in text  # validation's pick
+    # which is not nested under a cross-validation protocol, and the sweep says so
+    assert "This choice is not nested" in text and "played no part" not in text
     assert "shown for reference only" in text
     assert sweep.chosen("dat").lam == 0.3
     sweep_figure(sweep, tmp_path / "sweep.png")
