@@ -107,7 +107,8 @@ def main() -> None:
     seconds = sum(sf.info(f).duration for f in files)
     model = EmotionModel.load(_model(args.work / "model"), "cpu")
     cores = len(os.sched_getaffinity(0))
-    print(f"{len(files)} files, {seconds:.0f} s of audio, {cores} cores, windows of 4 s")
+    print(f"{len(files)} files, {seconds:.0f} s of audio, {cores} cores; a file longer than "
+          "the 4 s crop scored on its middle crop, as evaluation")  # fmt: skip
     torch.set_num_threads(1)
     _time(model, files[0], 1)  # warm-up: imports, the first RAPT helper
     one = _time(model, audio, 1)

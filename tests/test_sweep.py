@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
 
+from pipeline.regimes import USES_LAMBDA
+from pipeline.reporting.report import with_interval
 from pipeline.reporting.sweep import read_sweep, sweep_figure, sweep_markdown
+from tests.helpers import REPO
 
 PARAMS = {"lambda": 0.5, "n_jobs": -1, "train": {"seeds": [1, 2], "epochs": 12}}
 
@@ -111,3 +115,17 @@ def test_sweep_writes_a_table_and_a_png(tmp_path: Path) -> None:
             del summary["probe"]["speaker_kernel"]
     sweep_figure(sweep, tmp_path / "without_probe.png")
     assert "n/a" in sweep_markdown(sweep)
+
+
+def test_the_committed_sweep_agrees_with_the_committed_report() -> None:
+    """`reports/sweep.md`'s lambda = 0.5 row is the committed baseline: its numbers are the
+    report's (`reports/results/`). A sweep left over from other code fails here: run the
+    sweep again (docs/experiments.md) after a change of results."""
+    rows = [line for line in (REPO / "reports/sweep.md").read_text().splitlines()
+            if line.startswith("| 0.5 |")]  # fmt: skip
+    assert len(rows) == 1, "reports/sweep.md has no lambda = 0.5 row"
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    results = {r: json.loads((REPO / f"reports/results/{r}.json").read_text()) for r in USES_LAMBDA}
+    expected = [with_interval(results[r]["within"]["ua_test"], 1) for r in USES_LAMBDA]
+    expected += [with_interval(results[r]["probe"]["speaker_kernel"], 1) for r in USES_LAMBDA]
+    assert cells[2:] == expected, "reports/sweep.md is stale: run the sweep again"
