@@ -437,7 +437,9 @@ BIN = Path(sys.executable).parent
 OUTPUTS = ("data/", "metrics/", "plots/", "reports/", "models/")  # the pipeline writes them
 
 
-def copy_project(dest: Path) -> None:
+def copy_project(dest: Path, keep_lock: bool = False) -> None:
+    """The project's files (tracked and untracked, not ignored) without the pipeline's outputs
+    and, unless ``keep_lock``, without ``dvc.lock``."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO,
@@ -447,7 +449,7 @@ def copy_project(dest: Path) -> None:
     ).stdout.split("\0")
     for name in filter(None, files):
         source = REPO / name
-        if source.is_file() and not name.startswith(OUTPUTS) and name != "dvc.lock":
+        if source.is_file() and not name.startswith(OUTPUTS) and (keep_lock or name != "dvc.lock"):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
 

@@ -17,7 +17,7 @@ import yaml
 from pipeline.regimes import REGIMES
 from pipeline.runtime.imports import PACKAGES, as_paths, closure, dep_files
 from pipeline.training import driver
-from tests.helpers import REPO
+from tests.helpers import REPO, copy_project
 
 BIN = Path(sys.executable).parent
 SCRIPT = re.compile(r"python -m (stages\.\w+)")
@@ -67,20 +67,6 @@ def test_text_is_outside_every_training_closure() -> None:
     assert "pipeline/reporting/model_card.py" in as_paths(closure(stages["publish"][0]))
 
 
-def _copy_project(target: Path) -> None:
-    """The git-tracked files of the project (code, dvc.yaml, dvc.lock), no data, in a fresh
-    git repo."""
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split("\0")
-    for name in filter(None, tracked):
-        source = REPO / name
-        if source.is_file() and not name.startswith(("data/", "reports/", "models/")):
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
-
-
 def _changed_code(project: Path, env: dict[str, str]) -> dict[str, set[str]]:
     """Per stage, the Python files behind the code deps `dvc status` lists as modified."""
     done = subprocess.run(
@@ -105,7 +91,8 @@ def test_dvc_status_sees_an_edit_to_any_module_a_stage_runs_and_no_other(tmp_pat
     """The done-when of issue 28, with `dvc status` alone (no stage runs): a comment appended
     to every project module marks exactly each stage's closure as changed."""
     project = tmp_path / "project"
-    _copy_project(project)
+    copy_project(project, keep_lock=True)  # code, dvc.yaml, dvc.lock; no outputs
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{BIN}:{os.environ['PATH']}"}
     before = {s: files for s, files in _changed_code(project, env).items() if files}
     assert not before, f"dvc.lock predates the code of {sorted(before)}: run `dvc repro`"

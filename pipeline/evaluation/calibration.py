@@ -26,7 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from pipeline.evaluation.statistics import ALPHA, CONFIDENCE, corrected_p, holm
+from pipeline.evaluation.statistics import (
+    ALPHA,
+    CONFIDENCE,
+    corrected_p,
+    holm,
+    in_sample_correction,
+)
 from pipeline.regimes import COMPARISONS, REGIMES
 
 
@@ -79,8 +85,7 @@ class Null:
     @property
     def in_sample_share(self) -> float:
         """:func:`pipeline.evaluation.statistics.in_sample_share` of this shape."""
-        m, n = self.all_speakers - 2, self.all_speakers
-        return m * m / (n * 2) - 1 / self.units
+        return in_sample_correction(self.all_speakers - 2, 2, self.units)
 
     def scores(self, rng: np.random.Generator, reps: int) -> np.ndarray:
         """(reps, measures, regimes, units, seeds) scores with no true difference."""

@@ -115,8 +115,15 @@ def in_sample_share(rows: pd.DataFrame) -> float:
     if float(rows["n_held_out"].max()) == 0:
         return 0.0
     left_out = rows["n_unseen"] if "n_unseen" in rows else rows["n_held_out"]
-    m, h = float(rows["n_train"].min()), float(left_out.max())
-    return max(m * m / ((m + h) * h) - 1 / rows["session"].nunique(), 0.0)
+    return in_sample_correction(
+        float(rows["n_train"].min()), float(left_out.max()), rows["session"].nunique()
+    )
+
+
+def in_sample_correction(trained: float, left_out: float, units: int) -> float:
+    """m^2 / (N h) - 1/n of :func:`in_sample_share` (never below 0), from m training
+    speakers and h left out per unit and n units; the null simulation uses it as is."""
+    return max(trained * trained / ((trained + left_out) * left_out) - 1 / units, 0.0)
 
 
 def corrected_interval(values: Sequence[float] | np.ndarray, share: float) -> Interval:

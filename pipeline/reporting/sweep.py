@@ -154,9 +154,8 @@ def read_sweep(exp_show: Sequence[Mapping[str, Any]], read: Reader) -> Sweep:
         if differs:
             left_out[name] = f"differs from the baseline in {', '.join(differs)}"
             continue
-        other = sorted(
-            k for k in set(code) | set(_code(entry)) if code.get(k) != _code(entry).get(k)
-        )
+        ran = _code(entry)
+        other = sorted(k for k in set(code) | set(ran) if code.get(k) != ran.get(k))
         if other:
             left_out[name] = (f"ran other code than the baseline ({len(other)} file(s), "
                               f"{other[0]} first): run it again on this commit")  # fmt: skip
