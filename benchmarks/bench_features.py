@@ -33,6 +33,7 @@ from pipeline.features.channels import (
     rapt_isolated,
 )
 from pipeline.features.extract import extract_table
+from pipeline.features.frontend import Paper43
 from pipeline.features.spec import CHANNELS, PitchRange
 from pipeline.params import load_params
 
@@ -83,11 +84,13 @@ def part_timings(signals: list[np.ndarray], decode_s: float, tmp: Path) -> None:
 def stage_timings(labels, tmp: Path) -> None:
     audio_s = float((labels["end_s"] - labels["start_s"]).sum())
     print("whole stages, n_jobs=1 (process start-up excluded)")
-    seconds = clock(lambda: extract_table(labels, tmp / "f.parquet", [1.0], PitchRange(), 1, {}))
+    seconds = clock(
+        lambda: extract_table(labels, tmp / "f.parquet", [1.0], Paper43(PitchRange()), 1, {})
+    )
     row("features (original audio)", seconds, audio_s)
     speed_audio = audio_s * sum(1 / f for f in SPEEDS)
     seconds = clock(
-        lambda: extract_table(labels, tmp / "s.parquet", list(SPEEDS), PitchRange(), 1, {})
+        lambda: extract_table(labels, tmp / "s.parquet", list(SPEEDS), Paper43(PitchRange()), 1, {})
     )
     row("augment (4 speed copies)", seconds, speed_audio)
 

@@ -21,6 +21,11 @@ Prints every figure and writes them to DIR/gpu_check.json and DIR/gpu_check.txt.
    regimes at R=15), eager and with the step captured in a CUDA graph.
 7. ``projection``: GPU-hours of the paper protocol (4 regimes x 5 sessions x 3 seeds x 300
    epochs at IEMOCAP size, one pack of 15 runs per regime), eager and captured.
+8. ``ssl_extraction``: the self-supervised front end on the GPU (docs/frontends.md): a
+   randomly initialised WavLM-base, all 13 hidden states, utterances of 4.5 s: the real-time
+   factor on the GPU and on one CPU core, the projected hours for IEMOCAP's 7 h (and its
+   speed copies, 4.1 x that), and the largest GPU-CPU difference of the hidden states
+   relative to their scale (pass at <= 1e-3, TF32 off).
 
 Without a GPU it runs what it can on the CPU (versions and the toy training, killed and
 resumed, written, loaded and evaluated) and says which checks it skipped; the test suite
@@ -399,6 +404,39 @@ def check_projection(ctx: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def check_ssl_extraction(ctx: dict[str, Any]) -> dict[str, Any]:
+    if not ctx["cuda"]:
+        return {"status": "skipped", "why": "no CUDA device"}
+    import transformers
+
+    from pipeline.features import ssl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(0)
+        transformers.WavLMModel(transformers.WavLMConfig()).save_pretrained(tmp)
+        transformers.Wav2Vec2FeatureExtractor(sampling_rate=16_000).save_pretrained(tmp)
+        model = ssl.inspect(tmp)
+        layers = model.layers("all")
+        audio = 0.1 * np.random.default_rng(0).standard_normal((14, 72_000)).astype(np.float32)
+        rtf = {}
+        for where in ("cuda", "cpu"):
+            clips = audio if where == "cuda" else audio[:2]
+            ssl.hidden_states(model, clips[0], layers, where)  # load, warm up
+            torch.cuda.synchronize()
+            started = time.perf_counter()
+            states = [ssl.hidden_states(model, clip, layers, where) for clip in clips]
+            torch.cuda.synchronize()
+            rtf[where] = (time.perf_counter() - started) / (len(clips) * 4.5)
+            if where == "cuda":
+                on_gpu = states[0]
+        on_cpu = states[0]
+    difference = float(np.abs(on_gpu - on_cpu).max() / np.abs(on_cpu).max())
+    return {"status": "pass" if difference <= 1e-3 else "fail", "rtf_gpu": rtf["cuda"],
+            "rtf_cpu_one_core": rtf["cpu"], "iemocap_hours_gpu": 7 * rtf["cuda"],
+            "iemocap_speed_copies_hours_gpu": 7 * 4.1 * rtf["cuda"],
+            "relative_difference": difference}  # fmt: skip
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "versions": check_versions,
     "equality": check_equality,
@@ -407,6 +445,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "frame_upload": check_frame_upload,
     "throughput": check_throughput,
     "projection": check_projection,
+    "ssl_extraction": check_ssl_extraction,
 }
 
 

@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from pipeline.data.folds import PROTOCOLS
-from pipeline.features.spec import PitchRange, frames_in
+from pipeline.features.spec import FRONTENDS, SSL_DTYPES, PitchRange
 from pipeline.runtime.errors import ConfigError
 from pipeline.runtime.workers import N_JOBS_RULE, valid_n_jobs
 
@@ -119,9 +119,25 @@ class DemoSettings(Section):
     mosei: DemoMosei
 
 
+class SslSettings(Section):
+    """params.yaml ``features.ssl``: the self-supervised model of ``frontend: ssl`` and what
+    of it is stored (:mod:`pipeline.features.ssl`); read only with that front end."""
+
+    model: Annotated[str, Field(min_length=1), Expect("a model folder, a non-empty string")]
+    layers: Annotated[
+        Literal["all"]
+        | Annotated[int, Field(ge=0)]
+        | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1), _require(_distinct)],
+        Expect("all, a hidden-state index >= 0, or a non-empty list of distinct indices"),
+    ]
+    dtype: choice(*SSL_DTYPES)
+
+
 class FeatureSettings(Section):
+    frontend: choice(*FRONTENDS)
     f0_min_hz: positive()
     f0_max_hz: positive()
+    ssl: SslSettings
 
     @property
     def pitch_range(self) -> PitchRange:
@@ -131,9 +147,8 @@ class FeatureSettings(Section):
 class AugmentSettings(Section):
     speeds: Annotated[
         list[Annotated[float, Field(gt=0)]],
-        Field(min_length=1),
         _require(lambda v: _distinct(v) and 1 not in v),
-        Expect("a non-empty list of distinct speed factors > 0, none equal to 1"),
+        Expect("a list of distinct speed factors > 0, none equal to 1 ([]: no speed copies)"),
     ]
 
 
@@ -166,11 +181,6 @@ class TrainSettings(Section):
     probe_holdout: Annotated[
         Number, Field(ge=0, lt=0.5), Expect("a number >= 0 and < 0.5 (0: off)")
     ]
-
-    @property
-    def max_frames(self) -> int:
-        """``max_seconds`` in frames (10 ms each)."""
-        return frames_in(self.max_seconds)
 
 
 class RunSettings(TrainSettings):

@@ -35,6 +35,7 @@ def main(argv: list[str]) -> None:
     card = model_card.render(
         regime, saved["release"], saved["seed"], settings, pd.read_parquet(labels_path),
         corpus["corpus"], corpus["format"], saved["features"], read_summary(Path(eval_dir)),
+        params.augment.speeds,
     )  # fmt: skip
     with atomic_path(out_dir, replace_dir=True) as tmp:
         tmp.mkdir()

@@ -49,6 +49,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, iemocap_root: Path) -> dic
     from pipeline.features import store as feature_store
     from pipeline.features.extract import extract_table
     from pipeline.features.frame_cache import open_frames
+    from pipeline.features.frontend import Paper43
     from pipeline.features.spec import PitchRange
     from pipeline.model import run_files
     from pipeline.training.config import TrainConfig
@@ -59,7 +60,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, iemocap_root: Path) -> dic
     tmp = tmp_path_factory.mktemp("model")
     labels, _ = prepare_corpus("iemocap", {"format": "iemocap", "root": str(iemocap_root)})
     features = tmp / "features.parquet"
-    extract_table(labels, features, [1.0], PitchRange(), 1, {"corpus": "iemocap"})
+    extract_table(labels, features, [1.0], Paper43(PitchRange()), 1, {"corpus": "iemocap"})
     store = open_frames([features], tmp / "cache")
     fold = make_folds(labels)[0]
     seconds = float(np.ceil(store.n_frames.max() / 100) + 1)

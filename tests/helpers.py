@@ -52,6 +52,39 @@ TINY_DEMO: dict[str, Any] = {
 }
 
 
+TINY_SSL = {
+    "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+    "intermediate_size": 32, "conv_dim": (8,) * 7, "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+}  # fmt: skip
+"""A self-supervised model's config at toy size: the real convolution strides and kernels
+(20 ms frames of 25 ms), two transformer layers of 16 (three hidden states)."""
+
+
+def tiny_ssl_model(folder: Path, kind: str = "wavlm", seed: int = 0, **config: Any) -> Path:
+    """A randomly initialised WavLM, HuBERT or wav2vec 2.0 saved as Hugging Face saves one
+    (config, safetensors weights, the feature extractor's preprocessor config): the real
+    loading code runs on it, and nothing is downloaded."""
+    import transformers
+
+    classes = {"wavlm": ("WavLMConfig", "WavLMModel"), "hubert": ("HubertConfig", "HubertModel"),
+               "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model")}  # fmt: skip
+    config_class, model_class = (getattr(transformers, name) for name in classes[kind])
+    torch.manual_seed(seed)
+    model = model_class(config_class(**{**TINY_SSL, **config}))
+    model.save_pretrained(folder)
+    extractor = transformers.Wav2Vec2FeatureExtractor(sampling_rate=16_000, do_normalize=True)
+    extractor.save_pretrained(folder)
+    return folder
+
+
+def write_frontend(folder: Path) -> Path:
+    """``frontend.json`` as the ``frontend`` stage writes it for the default ``paper43``."""
+    path = folder / "frontend.json"
+    path.write_text(json.dumps(settings(PitchRange()), sort_keys=True))
+    return path
+
+
 def write_tone(path: Path, seconds: float, sample_rate: int = 16_000, f0: float = 150.0) -> Path:
     """A short harmonic tone, enough for a valid, non-empty WAV."""
     t = np.arange(int(seconds * sample_rate)) / sample_rate
@@ -435,6 +468,7 @@ BIN = Path(sys.executable).parent
 
 
 OUTPUTS = ("data/", "metrics/", "plots/", "reports/", "models/")  # the pipeline writes them
+SOURCES = ("models/ssl/",)  # ... except the SSL model folder's README, a dependency
 
 
 def copy_project(dest: Path, keep_lock: bool = False) -> None:
@@ -449,7 +483,8 @@ def copy_project(dest: Path, keep_lock: bool = False) -> None:
     ).stdout.split("\0")
     for name in filter(None, files):
         source = REPO / name
-        if source.is_file() and not name.startswith(OUTPUTS) and (keep_lock or name != "dvc.lock"):
+        output = name.startswith(OUTPUTS) and not name.startswith(SOURCES)
+        if source.is_file() and not output and (keep_lock or name != "dvc.lock"):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
 

@@ -27,7 +27,8 @@ def _each(stage: str, regimes: tuple[str, ...] = REGIMES) -> tuple[str, ...]:
 TRAIN_STAGES, EVAL_STAGES = _each("train"), _each("evaluate")
 RELEASE_STAGES, PUBLISH_STAGES = _each("release"), _each("publish")
 ALL_STAGES = (
-    "check", "demo", "labels@iemocap", "labels@mosei", "features@iemocap", "features@mosei",
+    "check", "demo", "labels@iemocap", "labels@mosei", "frontend", "features@iemocap",
+    "features@mosei",
     "augment", "folds", *TRAIN_STAGES, *EVAL_STAGES, *RELEASE_STAGES, *PUBLISH_STAGES, "report",
 )  # fmt: skip
 LAMBDA_STAGES = {
@@ -262,6 +263,12 @@ def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
 
     set_param(project, "lambda", 0.3)
     assert ran_stages(dvc(project, "repro")) == LAMBDA_STAGES
+
+    # what the paper's front end does not read: checked again, nothing extracted again
+    set_param(project, "features.ssl.layers", [1, 2])
+    assert ran_stages(dvc(project, "repro")) == {"check", "frontend"}
+    (project / "models" / "ssl" / "notes.txt").write_text("a model will go here\n")
+    assert ran_stages(dvc(project, "repro")) == {"frontend"}
 
     set_param(project, "report.tsne_fold", 5)  # only folds 0 and 1 were trained
     failed = dvc(project, "repro", check=False)

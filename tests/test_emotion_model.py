@@ -71,7 +71,7 @@ def test_predict_scores_a_long_recording_on_the_middle_crop_as_evaluation(
     audio = np.concatenate([load_segment(p) for p in trained["labels"]["audio_path"].iloc[:40]])
     long = tmp_path / "long.wav"
     sf.write(long, audio, 16_000, subtype="FLOAT")
-    features = extract(load_segment(str(long)), model.pitch_range)
+    features = extract(load_segment(str(long)), model.frontend.pitch_range)
     assert len(features) > 2 * model.model.max_frames  # far longer than the crop
     store = FrameStore.combine(Features(
         utt_ids=np.array(["long"], dtype=object), speeds=np.ones(1, np.float32),
@@ -99,7 +99,7 @@ def test_onnx_equals_torch_on_real_wavs_of_several_lengths(trained: dict, tmp_pa
     chosen = [lengths.idxmin(), lengths.sub(lengths.median()).abs().idxmin(), lengths.idxmax()]
     paths = trained["labels"].loc[chosen, "audio_path"].tolist()
     for path in paths:  # the whole recording, at its own length: 0.5 s to 16 s
-        frames = torch.from_numpy(extract(load_segment(path), model.pitch_range))[None]
+        frames = torch.from_numpy(extract(load_segment(path), model.frontend.pitch_range))[None]
         probs, v = session.run(None, {"features": frames.numpy()})
         with torch.no_grad():
             ref_probs, ref_v = scorer(frames)
@@ -203,10 +203,13 @@ def test_a_model_folder_is_checked_and_never_runs_code(trained: dict, tmp_path: 
     saved = torch.load(trained["run"] / "model.pt", weights_only=True)
     cases = {
         "old": ({k: v for k, v in saved.items() if k != "format"}, r"no format field"),
-        "newer": ({**saved, "format": 2}, r"format 2; this pipeline reads format 1"),
+        "newer": ({**saved, "format": 3}, r"format 3; this pipeline reads formats \(1, 2\)"),
         "incomplete": ({k: v for k, v in saved.items() if k != "mean"}, r"missing mean"),
         "other_features": ({**saved, "features": {**saved["features"], "hop": 80}},
                            r"trained on other features"),
+        "format_2_paper": ({**saved, "format": 2}, r"format 2 with paper43 features"),
+        "ssl_incomplete": ({**saved, "format": 2, "features": {"frontend": "ssl"}},
+                           r"its SSL features record lacks \['sample_rate'"),
     }  # fmt: skip
     for name, (payload, message) in cases.items():
         (tmp_path / name).mkdir()
@@ -281,8 +284,9 @@ def test_a_released_model_trains_on_every_speaker_for_the_chosen_epochs(tmp_path
         "curve": released.curve,
     }  # as model.pt records it
     card = render("menan", release, released.seed, settings_, labels, "iemocap", "iemocap",
-                  settings(PitchRange()), evaluation)  # fmt: skip
+                  settings(PitchRange()), evaluation, [])  # fmt: skip
     for part in ("# MEnAN: a speech emotion model", "**Epochs: 3**", "lower median",
                  "1, 2, 3 (x2), 4, 5", "**the synthetic demo corpus**", "## Intended use",
-                 "| speaker |", "not a proof"):  # fmt: skip
+                 "| speaker |", "not a proof", "no speed-perturbed copies",
+                 "43 channels per 10 ms frame"):  # fmt: skip
         assert part in card, part

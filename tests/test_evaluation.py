@@ -261,12 +261,17 @@ def _params(train_root: str, cross_root: str) -> dict:
         "train_corpus": "iemocap", "cross_corpus": "mosei", "lambda": 0.3,
         "corpora": {"iemocap": {"root": train_root}, "mosei": {"root": cross_root}},
         "evaluate": {"probe_splits": 5, "equivalence_margin": 5},
+        "features": {"frontend": "paper43"},
     }  # fmt: skip
 
 
 def test_report_gives_intervals_and_generated_comparisons() -> None:
     folds = {r: _regime_folds(r) for r in REGIMES}
     text = _render(_params("/corpora/IEMOCAP_full_release", "/corpora/CMU_MOSEI"))
+    assert "input features (mean and std of the 43 channels)" in text
+    ssl = _params("/corpora/IEMOCAP_full_release", "/corpora/CMU_MOSEI")
+    ssl["features"]["frontend"] = "ssl"
+    assert "each hidden unit of the SSL model, averaged over the stored layers" in _render(ssl)
     ua = summarize(folds["menan"], EVAL_SETTINGS)["within"]["ua_test"]
     assert f"{ua['mean']:.2f} [{ua['low']:.2f}, {ua['high']:.2f}]" in text
     assert "| MEnAN | 1.00 [1.00, 1.00] | 1.00 [1.00, 1.00] |" in text  # no spread: a point

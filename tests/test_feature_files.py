@@ -19,9 +19,10 @@ from pipeline.features import store as feature_store
 from pipeline.features.audio import SAMPLE_RATE, load_segment
 from pipeline.features.channels import extract
 from pipeline.features.extract import extract_table
+from pipeline.features.frontend import Paper43
 from pipeline.features.spec import CHANNELS, F0_CHANNEL, PitchRange
 from pipeline.runtime.errors import CorpusError
-from tests.helpers import REPO, glide, write_params
+from tests.helpers import REPO, glide, write_frontend, write_params
 
 
 def test_stereo_is_averaged_to_mono(tmp_path: Path) -> None:
@@ -92,7 +93,9 @@ def test_extract_table_is_deterministic_across_worker_counts(
 ) -> None:
     labels = _labels(iemocap_root)
     for jobs in (1, 2):
-        extract_table(labels, tmp_path / f"{jobs}.parquet", [1.0, 1.2], PitchRange(), jobs, {})
+        extract_table(
+            labels, tmp_path / f"{jobs}.parquet", [1.0, 1.2], Paper43(PitchRange()), jobs, {}
+        )
     one, two = (feature_store.load(tmp_path / f"{j}.parquet") for j in (1, 2))
     np.testing.assert_array_equal(one.frames, two.frames)
     assert list(one.utt_ids) == list(two.utt_ids) and len(one) == 2 * len(labels)
@@ -112,8 +115,16 @@ def test_feature_stage_with_a_corrupt_wav_fails_without_partial_output(
     labels.loc[labels.index[5], "audio_path"] = str(bad)
     label_table.write(labels, tmp_path / "labels.parquet", "iemocap", {})
     write_params(tmp_path, {"n_jobs": 2})
+    write_frontend(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "stages.features", "labels.parquet", "out/f.parquet"],
+        [
+            sys.executable,
+            "-m",
+            "stages.features",
+            "labels.parquet",
+            "frontend.json",
+            "out/f.parquet",
+        ],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,

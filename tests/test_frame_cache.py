@@ -59,3 +59,38 @@ def test_the_map_streams_a_few_utterances_at_a_time_and_equals_the_tables(
     read.clear()
     frame_cache.open_frames(paths, tmp_path / "cache")  # built once, then only opened
     assert read == []
+
+
+def test_wide_float16_frames_stay_float16_and_their_sums_are_mapped(tmp_path: Path) -> None:
+    """A self-supervised front end's table (3 layers of 16, float16): the map keeps float16,
+    the per-row sums are memory maps, and the fold statistics equal numpy's over the same
+    frames."""
+    rng = np.random.default_rng(0)
+    counts = rng.integers(20, 90, 40)
+    frames = rng.standard_normal((int(counts.sum()), 48)).astype(np.float16)
+    meta = {"frontend": "ssl", "layers": [0, 1, 2], "hidden_size": 16, "hop": 320,
+            "window": 400, "dtype": "float16"}  # fmt: skip
+    offsets = np.r_[0, np.cumsum(counts)]
+    with feature_store.feature_writer(tmp_path / "w.parquet", meta) as writer:
+        for i in range(len(counts)):
+            writer.add(f"u{i}", 1.0, frames[offsets[i] : offsets[i + 1]])
+    store = frame_cache.open_frames([tmp_path / "w.parquet"], tmp_path / "cache")
+    assert store.frames.dtype == np.float16 and store.spec.layers == 3
+    assert isinstance(store.row_sum, np.memmap) and store.row_sum.shape == (40, 48)
+    rows = np.arange(0, 40, 3)
+    mean, std = store.standardization(rows)
+    chosen = np.concatenate([frames[offsets[r] : offsets[r + 1]] for r in rows]).astype(float)
+    np.testing.assert_allclose(mean, chosen.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, chosen.std(axis=0), rtol=1e-4)
+
+
+def test_fold_statistics_sum_blocks_of_rows_without_changing_a_bit(monkeypatch) -> None:
+    """Summed a few rows at a time (the sums may be a large memory map), the statistics are
+    bit for bit those of one sum over every row: the paper's outputs do not move."""
+    from pipeline.features import frame_store
+
+    rng = np.random.default_rng(1)
+    table = rng.standard_normal((5_000, 43)) * 1e3
+    rows = rng.permutation(5_000)[:4_500]
+    monkeypatch.setattr(frame_store, "TOTAL_ROWS", 97)
+    np.testing.assert_array_equal(frame_store._row_total(table, rows), table[rows].sum(axis=0))

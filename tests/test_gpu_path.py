@@ -123,8 +123,8 @@ def test_the_gpu_check_runs_its_cpu_parts_and_says_what_it_skipped(tmp_path: Pat
     assert "no CUDA device: running the CPU parts only" in result.stdout
     found = json.loads((tmp_path / "gpu_check.json").read_text())
     assert list(found) == ["versions", "equality", "host_syncs", "toy_training", "frame_upload",
-                           "throughput", "projection"]  # fmt: skip
-    for name in ("equality", "host_syncs", "frame_upload", "throughput"):
+                           "throughput", "projection", "ssl_extraction"]  # fmt: skip
+    for name in ("equality", "host_syncs", "frame_upload", "throughput", "ssl_extraction"):
         assert found[name]["status"] == "skipped" and "no CUDA device" in found[name]["why"]
     toy = found["toy_training"]
     assert toy["status"] == "pass" and toy["device"] == "cpu"

@@ -14,10 +14,10 @@ import pytest
 
 from pipeline.data import labels as label_table
 from pipeline.data.corpora import prepare_corpus
-from tests.helpers import EPOCHS, REPO, children_of, stage_project, write_params
+from tests.helpers import EPOCHS, REPO, children_of, stage_project, write_frontend, write_params
 
 SPEEDS = [0.8, 0.85, 0.9, 0.95, 1.05, 1.1, 1.15, 1.2]  # enough work to stop it halfway
-AUGMENT = ["stages.augment", "labels.parquet", "data/features/speed.parquet"]
+AUGMENT = ["stages.augment", "labels.parquet", "frontend.json", "data/features/speed.parquet"]
 TRAIN = ["stages.train", "menan", "labels.parquet", "f.parquet", "s.parquet"]
 TRAIN += ["folds.json", "out", "plot.json"]
 
@@ -46,6 +46,7 @@ def _augment_project(root: Path, iemocap_root: Path) -> Path:
     table, info = prepare_corpus("iemocap", {"format": "iemocap", "root": str(iemocap_root)})
     label_table.write(table, root / "labels.parquet", "iemocap", info)
     write_params(root, {"n_jobs": 2, "augment": {"speeds": SPEEDS}})
+    write_frontend(root)
     return root
 
 

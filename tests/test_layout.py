@@ -25,7 +25,7 @@ MAY_IMPORT = {
     "model": {"features", "data", "params", "runtime"},
     "training": {"model", "features", "data", "evaluation", "params", "regimes", "runtime"},
     "evaluation": {"model", "features", "data", "params", "regimes", "runtime"},
-    "reporting": {"evaluation", "data", "regimes", "runtime"},
+    "reporting": {"evaluation", "data", "features", "regimes", "runtime"},
     "inference": {"model", "features", "data", "params", "regimes", "runtime"},
     "params": {"data", "features", "runtime"},
     "regimes": set(),

@@ -169,6 +169,6 @@ def test_stages_refuse_bad_settings_before_any_work(tmp_path: Path) -> None:
         _stage(tmp_path, *train)
     )
     write_params(tmp_path, {"n_jobs": 0})
-    features = ["stages.features", "missing.parquet", "out.parquet"]
+    features = ["stages.features", "missing.parquet", "frontend.json", "out.parquet"]
     assert "n_jobs: expected -1 (all cores)" in _one_error_line(_stage(tmp_path, *features))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

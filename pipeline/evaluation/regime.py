@@ -90,6 +90,7 @@ class TrainingCorpus:
     genders: np.ndarray
     emotions: np.ndarray
     pooled: np.ndarray  # per row: mean and std of each input channel (the probes' control)
+    # (of an SSL front end: of each hidden unit, averaged over the stored layers)
 
     @classmethod
     def load(
@@ -106,6 +107,9 @@ class TrainingCorpus:
         n = store.n_frames[rows][:, None]
         mean = store.row_sum[rows] / n
         std = np.sqrt(np.maximum(store.row_sq[rows] / n - mean**2, 0.0))
+        if store.spec.layers > 1:  # an SSL front end: each unit's statistics, mean over layers
+            mean, std = (a.reshape(len(rows), store.spec.layers, -1).mean(axis=1)
+                         for a in (mean, std))  # fmt: skip
         return cls(
             frames=DeviceFrames(store, device),
             rows=rows,

@@ -4,7 +4,9 @@
     menan embed   MODEL AUDIO... [-o embeddings.parquet] the speaker-invariant embedding v
     menan export  MODEL --onnx model.onnx                the network as ONNX (checked)
 
-MODEL is a released model folder (``models/<regime>``) or a training run folder; AUDIO are
+MODEL is a released model folder (``models/<regime>``) or a training run folder; a model
+trained on a self-supervised front end also needs that SSL model, found where it was
+trained (the recorded ``features.ssl.model``) or given with ``--ssl-model``; AUDIO are
 files, folders (searched for audio) or CSV manifests (a ``path`` column; ``start_s`` and
 ``end_s`` together, or neither). Errors are one line and exit status 1, as the stages'.
 
@@ -64,18 +66,28 @@ def parser() -> argparse.ArgumentParser:
     export = verbs.add_parser("export", help="the encoder and emotion head as ONNX")
     export.add_argument("model", type=Path)
     export.add_argument("--onnx", type=Path, required=True, help="the .onnx file to write")
+    for sub in (*verbs.choices.values(),):
+        sub.add_argument("--ssl-model", help=SSL_HELP)
     return top
+
+
+SSL_HELP = (
+    "a model trained on an SSL front end: the folder of its SSL model (default: where "
+    "it was trained, as the model records; must hold the same weights)"
+)
 
 
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
-    model = EmotionModel.load(args.model, args.device if args.verb != "export" else "cpu")
+    device = args.device if args.verb != "export" else "cpu"
+    model = EmotionModel.load(args.model, device, args.ssl_model)
     if args.verb == "export":
         with _writing(args.onnx):  # export_onnx checks the path before it exports
             worst = model.export_onnx(args.onnx)
         log.info("wrote %s (onnxruntime matches torch within %.1e)", args.onnx, worst)
         return
     model.frames(args.window, args.hop)  # refused here, before the audio is gathered
+    model.frontend  # noqa: B018 -- an SSL model found and checked before the audio is
     sources = AudioSources.gather(args.audio)
     check_output(args.out, args.verb, sources.inputs, model=model.given)
     options = {"window_s": args.window, "hop_s": args.hop, "n_jobs": args.n_jobs,

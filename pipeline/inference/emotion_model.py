@@ -1,8 +1,10 @@
 """A trained model applied to any audio: emotion probabilities and the embedding v.
 
 One code path with training and evaluation: audio is read by the pipeline's own loader
-(:mod:`pipeline.features.audio`: mono, 16 kHz with soxr), the 43 channels by the features
-stage's code (:func:`pipeline.features.channels.extract_many`, deterministic RAPT), standardized
+(:mod:`pipeline.features.audio`: mono, 16 kHz with soxr), its frames made by the front end
+the model records (:func:`pipeline.features.frontend.from_record`: the 43 channels with
+deterministic RAPT, or the same self-supervised model's hidden states, stored at the same
+precision as the features it was trained on), standardized
 with the model's own training statistics and scored by
 :meth:`pipeline.model.scoring.FoldModel.predict`, as evaluation scores. A recording is cut
 into windows of ``window_s`` seconds (by default the model's training crop, never longer)
@@ -32,6 +34,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +48,22 @@ from pipeline.data.audio_check import describe, inspect_audio
 from pipeline.data.corpora.files import DEBRIS, is_debris
 from pipeline.data.corpora.manifest import fit_to_file, read_rows
 from pipeline.features.audio import Native
-from pipeline.features.extract import CHUNK, features_of, featurize_judged
+from pipeline.features.extract import CHUNK, features_of, featurize_judged, workers
 from pipeline.features.frame_store import FrameStore
+from pipeline.features.frontend import FrontEnd, from_record
 from pipeline.features.quality import Judged, below_model_rate
 from pipeline.features.spec import (
-    FRAMES_PER_SECOND,
-    HOP,
+    PAPER43,
     SAMPLE_RATE,
+    SSL_KEYS,
     WINDOW,
     PitchRange,
-    frames_in,
+    frontend_of,
     settings,
 )
-from pipeline.features.store import Features
+from pipeline.features.store import Features, value_type
 from pipeline.inference.user_output import LEAD_COLUMNS, check_output
-from pipeline.model.run_files import model_file, read_model
+from pipeline.model.run_files import SSL_FORMAT, model_file, read_model
 from pipeline.model.scoring import DeviceFrames, FoldModel
 from pipeline.params import RunSettings, validate_as
 from pipeline.regimes import REGIMES
@@ -185,28 +189,33 @@ class Scored:
 
 
 Recording = tuple[Segment, np.ndarray, float, Judged]
-"""A segment, its (n_frames, 43) features, its length in seconds and its flags."""
+"""A segment, its (n_frames, width) features, its length in seconds and its flags."""
 
 
 class EmotionModel:
     """A model folder ready to score audio; see the module docstring."""
 
-    def __init__(self, model: FoldModel, saved: dict[str, Any], where: str, given: Path):
+    def __init__(self, model: FoldModel, saved: dict[str, Any], where: str, given: Path,
+                 ssl_model: str | None = None):  # fmt: skip
         self.model, self.device, self.given = model, where, given
         self.folder = model_file(given).parent  # the folder of its model.pt
         self.emotions: list[str] = list(saved["emotions"])
         self.regime: str = saved["regime"]
-        features = saved["features"]
-        self.pitch_range = PitchRange(features["f0_min_hz"], features["f0_max_hz"])
-        self.window_s = model.max_frames / FRAMES_PER_SECOND
+        self.record: dict[str, Any] = saved["features"]
+        self.ssl_model = ssl_model
+        self.spec = model.frames
+        self.window_s = model.max_frames / self.spec.frames_per_second
 
     @classmethod
-    def load(cls, folder: str | Path, device: str = "auto") -> EmotionModel:
+    def load(cls, folder: str | Path, device: str = "auto",
+             ssl_model: str | None = None) -> EmotionModel:  # fmt: skip
         """The model in ``folder`` (its ``model.pt``), on ``device`` (``auto``: a GPU if any).
 
         Checked before it is used: the device exists here, the stored settings pass the
         same typed rules as params.yaml's ``train``, the statistics and weights are finite,
-        the regime is one of the four, and the features are the ones this pipeline makes.
+        the regime is one of the four, and the features are ones this pipeline makes: for a
+        model trained on a self-supervised front end, the SSL model it records (or
+        ``ssl_model``, a folder holding the same weights) is found and its hash checked.
         """
         where = devices.check(device, "device")
         given = Path(folder)
@@ -219,13 +228,21 @@ class EmotionModel:
                         saved["regime"], folder.name, saved["regime"])  # fmt: skip
         devices.prepare()
         try:
-            model = FoldModel.from_saved(saved, where)
+            model = FoldModel.from_saved(saved, where, str(path))
         except RuntimeError as exc:  # a state dict of another network
             raise ModelError(folder, f"weights do not fit the network: {exc}") from None
-        log.info("model %s: regime %s, seed %s, %d emotions, %g s crop, on %s", folder,
-                 saved["regime"], saved["seed"], len(saved["emotions"]),
-                 model.max_frames / FRAMES_PER_SECOND, where)  # fmt: skip
-        return cls(model, saved, where, given)
+        log.info("model %s: regime %s, seed %s, %d emotions, %g s crop, %s front end, on %s",
+                 folder, saved["regime"], saved["seed"], len(saved["emotions"]),
+                 model.max_frames / model.frames.frames_per_second,
+                 frontend_of(saved["features"]), where)  # fmt: skip
+        return cls(model, saved, where, given, ssl_model)
+
+    @cached_property
+    def frontend(self) -> FrontEnd:
+        """What makes this model's frames from audio, checked on first use (for an SSL front
+        end: its model folder found and hashed), so that ``export``, which needs no audio,
+        needs no SSL model either."""
+        return from_record(self.record, self.ssl_model, self.device, f"{self.folder}'s features")
 
     @property
     def about(self) -> dict[str, str]:
@@ -235,23 +252,26 @@ class EmotionModel:
     def frames(self, window_s: float | None, hop_s: float | None) -> tuple[int, int | None]:
         """``window_s`` and ``hop_s`` (seconds) as frames, checked: a window from one frame
         to the model's crop (the network never sees more at once), a hop from one frame
-        hop (10 ms) to the window (a longer hop would leave audio unscored). Neither given:
+        hop (10 ms; 20 ms on an SSL front end) to the window (a longer hop would leave audio
+        unscored). Neither given:
         the crop and no hop, the middle crop as in evaluation (:func:`windows`)."""
+        spec = self.spec
         if window_s is None and hop_s is None:
-            return frames_in(self.window_s), None
+            return spec.frames_in(self.window_s), None
         window = _number(self.window_s if window_s is None else window_s)
         hop = window if hop_s is None else _number(hop_s)
-        if not FRAME_S <= window <= self.window_s + 1e-9:  # False for NaN
+        frame_s, hop_min = spec.window / SAMPLE_RATE, 1 / spec.frames_per_second
+        if not frame_s <= window <= self.window_s + 1e-9:  # False for NaN
             raise ConfigError(
-                f"window {window!r} s: expected {FRAME_S:g} s (one frame) to {self.window_s:g} "
+                f"window {window!r} s: expected {frame_s:g} s (one frame) to {self.window_s:g} "
                 "s, the crop this model was trained on (it sees no more at once)"
             )  # fmt: skip
-        if not 1 / FRAMES_PER_SECOND <= hop <= window:
+        if not hop_min <= hop <= window:
             raise ConfigError(
-                f"hop {hop!r} s: expected {1 / FRAMES_PER_SECOND:g} s (one frame hop) to the "
+                f"hop {hop!r} s: expected {hop_min:g} s (one frame hop) to the "
                 f"window ({window:g} s); a longer hop would leave audio unscored"
             )  # fmt: skip
-        return frames_in(window), frames_in(hop)
+        return spec.frames_in(window), spec.frames_in(hop)
 
     def predict(self, sources: Any, **options: Any) -> pd.DataFrame:
         """Emotion probabilities per window and per recording (``window == -1``).
@@ -322,7 +342,7 @@ class EmotionModel:
             raise CorpusError("<samples>", f"sample rate {sample_rate:g} Hz: {LOW_RATE}")
         if len(native.samples) / sample_rate < FRAME_S:
             raise CorpusError("<samples>", f"shorter than one frame ({FRAME_S:g} s)")
-        features, seconds, judged = features_of(native, self.pitch_range)
+        features, seconds, judged = features_of(native, self.frontend)
         if judged.flags:
             log.warning("<samples>: %s", judged.message)
         return Segment("<samples>"), features, seconds, judged
@@ -368,8 +388,9 @@ class EmotionModel:
             log.warning("%s\nskipped; scoring the others", message)
         rows = [(i, s.path, s.start_s, s.end_s) for i, s in enumerate(good)]
         chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
-        tasks = (delayed(featurize_judged)(chunk, self.pitch_range, skip_bad) for chunk in chunks)
-        results = parallel(n_jobs, return_as="generator", pre_dispatch="2*n_jobs")(tasks)
+        tasks = (delayed(featurize_judged)(chunk, self.frontend, skip_bad) for chunk in chunks)
+        jobs = workers(self.frontend, n_jobs)
+        results = parallel(jobs, return_as="generator", pre_dispatch="2*n_jobs")(tasks)
         failed = []
         with tqdm(total=len(good), desc="audio", unit="file", disable=not progress) as bar:
             for result in results:
@@ -400,7 +421,9 @@ class EmotionModel:
                 utt_ids=np.arange(len(pieces)).astype(str).astype(object),
                 speeds=np.ones(len(pieces), np.float32),
                 offsets=np.r_[0, np.cumsum(counts)].astype(np.int64),
-                frames=np.concatenate(pieces),
+                # at the precision the training features were stored at, as evaluation reads
+                frames=np.concatenate(pieces).astype(value_type(self.record), copy=False),
+                metadata=self.record,
             )
         )
         probs, v = self.model.predict(DeviceFrames(store, self.device), np.arange(len(pieces)))
@@ -408,9 +431,9 @@ class EmotionModel:
         for segment, seconds, judged, spans in plan:
             end = segment.start_s + seconds
             for k, a, b, i in spans:
-                start = segment.start_s + a / FRAMES_PER_SECOND
-                rows.append((segment.path, start, min(segment.start_s + _frames_end(b), end), k,
-                             judged.column))  # fmt: skip
+                start = segment.start_s + a / self.spec.frames_per_second
+                rows.append((segment.path, start, min(segment.start_s + self.spec.seconds(b), end),
+                             k, judged.column))  # fmt: skip
                 p_rows.append(probs[i])
                 v_rows.append(v[i])
             members = [i for *_, i in spans]
@@ -438,11 +461,22 @@ def _check_saved(saved: dict[str, Any], path: Path) -> None:
         validate_as(RunSettings, saved["config"], f"{path} config")
     except ConfigError as exc:
         raise ModelError(path, f"stored settings are not valid ({exc})") from None
-    try:
-        expected = settings(PitchRange(saved["features"]["f0_min_hz"],
-                                       saved["features"]["f0_max_hz"]))  # fmt: skip
-    except ConfigError as exc:
-        raise ModelError(path, f"its pitch range cannot be used ({exc})") from None
+    features = saved["features"]
+    ssl_model = frontend_of(features) != PAPER43
+    if ssl_model != (saved["format"] == SSL_FORMAT):
+        raise ModelError(path, f"format {saved['format']} with {frontend_of(features)} features: "
+                         "written by no version of this pipeline")  # fmt: skip
+    if ssl_model:
+        missing = [key for key in SSL_KEYS if key not in features]
+        if missing or not isinstance(features.get("layers"), list):
+            raise ModelError(path, f"its SSL features record lacks {missing or ['layers']}")
+        expected = features  # its weights are checked against the SSL model when it is found
+    else:
+        try:
+            expected = settings(PitchRange(saved["features"]["f0_min_hz"],
+                                           saved["features"]["f0_max_hz"]))  # fmt: skip
+        except ConfigError as exc:
+            raise ModelError(path, f"its pitch range cannot be used ({exc})") from None
     if saved["features"] != expected:
         raise ModelError(
             path, f"trained on other features ({saved['features']}); this pipeline makes "
@@ -502,11 +536,6 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _frames_end(n_frames: int) -> float:
-    """Seconds from a recording's start to the end of its ``n_frames``-th frame."""
-    return ((n_frames - 1) * HOP + WINDOW) / SAMPLE_RATE
 
 
 def _common_folder(segments: list[Segment]) -> str | None:

@@ -1,11 +1,15 @@
 """A model's encoder and emotion head as ONNX, so that it runs without this project.
 
-The graph takes raw features, ``features`` (batch, frames, 43) in the channel order of
-:data:`pipeline.features.spec.CHANNELS`, and standardizes them with the model's own
+The graph takes raw features, ``features`` (batch, frames, width): for the paper's front end
+the 43 channels in the order of :data:`pipeline.features.spec.CHANNELS`; for a
+self-supervised one the recorded hidden states side by side (the graph then holds the
+learned weighted sum of the layers). It standardizes them with the model's own
 training statistics, exactly as :class:`pipeline.model.scoring.Standardizer` does; it returns
 ``probabilities`` (batch, emotions) and ``embedding`` (batch, dim), the v of the paper. Batch
 and frames are dynamic. What it does not contain is the feature front end (RAPT pitch and
-the rest) and the cropping: give it one window of frames per row.
+the rest, or the self-supervised model itself, which stays a separate step: its own ONNX
+export is transformers' business) and the cropping: give it one window of frames per row.
+The graph's metadata ``features`` records which front end (JSON of the model's record).
 
 torch's new exporter (``dynamo=True``) fails on ``nn.GRU`` in torch 2.13 ("The size of
 tensor a (32) must match the size of tensor b (96)"), so the TorchScript exporter is used;
@@ -15,6 +19,7 @@ onnxruntime against torch on several batch sizes and lengths before it is kept.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -22,7 +27,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.features.spec import CHANNELS
 from pipeline.model.scoring import FoldModel, encode, scale_and_shift
 from pipeline.runtime.atomic import atomic_path
 from pipeline.runtime.errors import ModelError
@@ -71,7 +75,8 @@ def export(model: FoldModel, target: Path, about: dict[str, str] | None = None) 
                 dynamo=False,
             )  # fmt: skip
         graph = onnx.load(str(tmp))
-        for key, value in {MARK: "export", **(about or {})}.items():
+        record = json.dumps(model.record, sort_keys=True)
+        for key, value in {MARK: "export", **(about or {}), "features": record}.items():
             graph.metadata_props.add(key=key, value=str(value))
         onnx.save(graph, str(tmp))
         onnx.checker.check_model(str(tmp))
@@ -101,5 +106,5 @@ def _raw_features(scorer: Scorer, batch: int, frames: int, seed: int) -> torch.T
     """Random features at the scale of the model's training data: standard normal once
     standardized."""
     generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(batch, frames, len(CHANNELS), generator=generator)
+    noise = torch.randn(batch, frames, scorer.scale.shape[-1], generator=generator)
     return (noise - scorer.shift) / scorer.scale

@@ -11,6 +11,12 @@ pooled vector directly, with no extra layer; ``embedding: projected`` instead ad
 Linear(96, 32) after pooling and uses its output as the embedding v, so the two readings
 of the table can be compared.
 
+On a self-supervised front end (:mod:`pipeline.features.ssl`) a frame holds L layers'
+hidden states side by side; the encoder first takes their softmax-weighted sum with L
+learned weights (SUPERB's featurizer; initialised equal), then runs Table 1's encoder with
+its first convolution as wide as one layer (768 for a base model instead of 43). With one
+stored layer there is no sum. The paper's 43 channels are one "layer" of 43.
+
 This is the authoritative definition of the network. Training computes the same network
 for R runs at once (:class:`pipeline.training.packing.PackedNet`), reading these modules'
 weights by name; ``tests/test_packing.py`` fails, naming both files, when the two differ.
@@ -21,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.features.spec import CHANNELS
+from pipeline.features.spec import PAPER43_FRAMES, FrameSpec
 from pipeline.params import EMBEDDING_KINDS
 
 
@@ -49,15 +55,25 @@ def stats_pool(h: torch.Tensor) -> torch.Tensor:
     return torch.cat([mean, std, h.amax(dim=1)], dim=1)
 
 
-class Encoder(nn.Module):
-    """ENC of Table 1: frames (batch, time, 43) -> utterance embedding v."""
+def layer_sum(x: torch.Tensor, weights: torch.Tensor, layers: int) -> torch.Tensor:
+    """(..., T, layers * D) -> (..., T, D): the layers' sum weighted by softmax(weights)."""
+    stacked = x.reshape(*x.shape[:-1], layers, x.shape[-1] // layers)  # traced: any batch
+    return torch.einsum("...tld,l->...td", stacked, torch.softmax(weights, dim=-1))
 
-    def __init__(self, embedding: str = "pooled") -> None:
+
+class Encoder(nn.Module):
+    """ENC of Table 1: frames (batch, time, width) -> utterance embedding v."""
+
+    def __init__(self, embedding: str = "pooled", frames: FrameSpec = PAPER43_FRAMES) -> None:
         super().__init__()
         if embedding not in EMBEDDING_KINDS:
             raise ValueError(f"embedding must be one of {EMBEDDING_KINDS}, got {embedding!r}")
+        self.layers = frames.layers
+        # only where there is a sum: the paper's network keeps its exact parameters
+        if self.layers > 1:
+            self.layer_weights = nn.Parameter(torch.zeros(self.layers))
         self.conv = nn.Sequential(
-            nn.Conv1d(len(CHANNELS), 32, kernel_size=10, stride=2),
+            nn.Conv1d(frames.layer_width, 32, kernel_size=10, stride=2),
             nn.PReLU(),
             nn.Conv1d(32, 32, kernel_size=5, stride=2),
             nn.PReLU(),
@@ -68,6 +84,8 @@ class Encoder(nn.Module):
         self.dim = 32 if self.project is not None else 96
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.layers > 1:
+            frames = layer_sum(frames, self.layer_weights, self.layers)
         h = self.conv(frames.transpose(1, 2)).transpose(1, 2)
         h, _ = self.gru(h)
         v = stats_pool(self.frame_out(h))
@@ -84,9 +102,10 @@ def head(in_dim: int, classes: int) -> nn.Sequential:
 class EmotionSpeakerNet(nn.Module):
     """ENC with the emotion classifier EC and the speaker classifier SC on top."""
 
-    def __init__(self, n_emotions: int, n_speakers: int, embedding: str = "pooled") -> None:
+    def __init__(self, n_emotions: int, n_speakers: int, embedding: str = "pooled",
+                 frames: FrameSpec = PAPER43_FRAMES) -> None:  # fmt: skip
         super().__init__()
-        self.enc = Encoder(embedding)
+        self.enc = Encoder(embedding, frames)
         self.ec = head(self.enc.dim, n_emotions)
         self.sc = head(self.enc.dim, n_speakers)
 

@@ -4,8 +4,9 @@ A regime's training output holds one folder per run, ``fold<NN>/seed<S>/``, with
 
 - ``model.pt``: the selected weights as an ordinary ``EmotionSpeakerNet`` state dict, the
   training standardization (mean, std), the settings, the training speakers, the emotions
-  and the feature settings the network expects (format :data:`MODEL_FORMAT`; a released
-  model, ``models/<regime>/model.pt``, is the same format);
+  and the features the network expects (:func:`pipeline.features.spec.model_record`: the
+  front end, and for a self-supervised one its model's type, hash and layers); format
+  :data:`MODEL_FORMAT`; a released model, ``models/<regime>/model.pt``, is the same format;
 - ``predictions.parquet``: the validation and test speakers' utterances (split, utt_id,
   speaker, label, predicted, prob_<emotion>);
 - ``embeddings.npz``: v of the same utterances (``val_utt_id``, ``val_v``, ``test_*``);
@@ -33,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import EMOTIONS
+from pipeline.features.spec import PAPER43, frontend_of, model_record
 from pipeline.runtime.errors import CorpusError, ModelError
 
 if TYPE_CHECKING:
@@ -51,10 +53,13 @@ MODEL_FORMAT = 1
 """Version of ``model.pt``'s content; a reader refuses any other. A model's stored settings
 are checked against today's :class:`~pipeline.params.RunSettings` when it is loaded, so a
 change to the ``train`` settings' schema comes with a new format number."""
+SSL_FORMAT = 2
+"""Format 1 on a self-supervised front end: its ``features`` record names the SSL model and
+its weights gain ``enc.layer_weights``, which a reader of format 1 alone cannot use (the
+paper's models stay format 1, byte for byte)."""
+FORMATS = (MODEL_FORMAT, SSL_FORMAT)
 MODEL_KEYS = ("format", "state_dict", "regime", "seed", "config", "train_speakers", "mean",
               "std", "emotions", "features")  # fmt: skip
-FEATURE_KEYS = ("channels", "sample_rate", "window", "hop", "f0_min_hz", "f0_max_hz")
-"""What a model records of the features it was trained on (from the feature table's metadata)."""
 
 
 def run_dir(root: str | Path, fold: int, seed: int) -> Path:
@@ -108,7 +113,7 @@ def model_payload(
     import torch
 
     return {
-        "format": MODEL_FORMAT,
+        "format": MODEL_FORMAT if frontend_of(features) == PAPER43 else SSL_FORMAT,
         "state_dict": state,
         "regime": regime,
         "seed": seed,
@@ -117,7 +122,7 @@ def model_payload(
         "mean": torch.from_numpy(mean),
         "std": torch.from_numpy(std),
         "emotions": list(EMOTIONS),
-        "features": {key: features[key] for key in FEATURE_KEYS},
+        "features": model_record(features),
         **extra,
     }
 
@@ -205,12 +210,12 @@ def read_model(folder: Path) -> dict[str, Any]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(path, f"not a model file this pipeline can read ({first})") from None
     found = saved.get("format") if isinstance(saved, dict) else None
-    if found != MODEL_FORMAT:
+    if found not in FORMATS:
         what = (
             "no format field (written by an older version)" if found is None else f"format {found}"
         )
         raise ModelError(
-            path, f"{what}; this pipeline reads format {MODEL_FORMAT}: retrain with this version"
+            path, f"{what}; this pipeline reads formats {FORMATS}: retrain with this version"
         )
     missing = [key for key in MODEL_KEYS if key not in saved]
     if missing:

@@ -20,13 +20,18 @@ import numpy as np
 import torch
 
 from pipeline.features.frame_store import FrameStore
-from pipeline.features.spec import frames_in
+from pipeline.features.spec import FrameSpec, differences, frame_spec
 from pipeline.model import run_files
 from pipeline.model.network import EmotionSpeakerNet
+from pipeline.runtime.errors import ModelError
 
 
 class DeviceFrames:
-    """The frames of a store as a tensor on the device, with their row offsets and lengths."""
+    """The frames of a store as a tensor on the device, with their row offsets and lengths.
+
+    Frames stay as the tables store them (float16 for a self-supervised front end by
+    default: half the memory on a GPU); a crop is float32 from its gather on.
+    """
 
     def __init__(self, store: FrameStore, device: str) -> None:
         frames = torch.from_numpy(store.frames)  # a memory map stays a memory map on CPU
@@ -34,14 +39,16 @@ class DeviceFrames:
         self.offsets = torch.from_numpy(store.offsets[:-1]).to(device)
         self.lengths = torch.from_numpy(np.diff(store.offsets)).to(device)
         self.device = device
+        self.record = store.record
 
     def crops(self, rows: torch.Tensor, max_frames: int) -> torch.Tensor:
-        """rows (...,) -> (..., max_frames, 43): middle crop, or cycle-repeat when shorter."""
+        """rows (...,) -> (..., max_frames, width) float32: middle crop, or cycle-repeat when
+        shorter."""
         n = self.lengths[rows]
         start = torch.where(n > max_frames, (n - max_frames) // 2, 0)
         steps = torch.arange(max_frames, device=rows.device)
         index = self.offsets[rows].unsqueeze(-1) + (start.unsqueeze(-1) + steps) % n.unsqueeze(-1)
-        return self.frames[index]
+        return self.frames[index].float()  # no copy when stored as float32
 
 
 def scale_and_shift(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +77,7 @@ class Standardizer:
         self._shift = torch.from_numpy(shift).to(device)[:, None, None, :]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """x (R, B, T, 43), a fresh gather, standardized in place in one pass."""
+        """x (R, B, T, width), a fresh gather, standardized in place in one pass."""
         return torch.addcmul(self._shift, x, self._scale, out=x)
 
 
@@ -88,7 +95,7 @@ class Inputs:
         self.standardize = Standardizer([mean], [std], frames.device)
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
-        """(len(rows), T, 43) standardized."""
+        """(len(rows), T, width) standardized."""
         index = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(self.frames.device)
         return self.standardize(self.frames.crops(index[None], self.max_frames))[0]
 
@@ -117,34 +124,46 @@ class FoldModel:
     std: np.ndarray
     max_frames: int
     config: dict = field(default_factory=dict)  # the settings it was trained with
+    frames: FrameSpec = field(default_factory=lambda: frame_spec({}))  # what it reads
+    record: dict = field(default_factory=dict)  # how those were made (model.pt "features")
+    source: str = "the model"  # its model.pt, for errors
 
     @classmethod
     def load(cls, run: Path, device: str) -> FoldModel:
         """The model of a run folder (:mod:`pipeline.model.run_files`), its network on
         ``device``."""
-        return cls.from_saved(run_files.read_model(run), device)
+        return cls.from_saved(run_files.read_model(run), device, str(run_files.model_file(run)))
 
     @classmethod
-    def from_saved(cls, saved: dict, device: str) -> FoldModel:
+    def from_saved(cls, saved: dict, device: str, source: str = "the model") -> FoldModel:
         """From the content of a ``model.pt``, read on the CPU: the statistics stay host
         arrays, only the network moves to ``device``."""
         config = saved["config"]
+        frames = frame_spec(saved["features"])
         net = EmotionSpeakerNet(
-            len(saved["emotions"]), len(saved["train_speakers"]), config["embedding"]
+            len(saved["emotions"]), len(saved["train_speakers"]), config["embedding"], frames
         )
         net.load_state_dict(saved["state_dict"])
         return cls(
             net=net.to(device),
             mean=saved["mean"].numpy(),
             std=saved["std"].numpy(),
-            max_frames=frames_in(config["max_seconds"]),
+            max_frames=frames.frames_in(config["max_seconds"]),
             config=config,
+            frames=frames,
+            record=saved["features"],
+            source=source,
         )
 
     def predict(self, frames: DeviceFrames, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(emotion probabilities, embeddings v) of the given rows of ``frames``.
 
         ``frames`` lives on this model's device and is built once by the caller, for all
-        the models it scores.
+        the models it scores. Frames made another way than the model's (another front end,
+        SSL model, layers or pitch range) are a ModelError, not scores.
         """
+        differ = differences(frames.record, self.record)
+        if differ:
+            raise ModelError(self.source, "trained on other features than these frames "
+                             f"(frames != model: {'; '.join(differ)})")  # fmt: skip
         return predict(self.net, Inputs(frames, self.mean, self.std, self.max_frames), rows)

@@ -6,5 +6,6 @@ only, so editing a sentence re-renders text and never retrains a model.
 
 May import: :mod:`pipeline.evaluation` (its torch-free ``metrics``, ``statistics``,
 ``probes`` and ``summary``), :mod:`pipeline.data`, :mod:`pipeline.runtime` (no torch part),
-:mod:`pipeline.regimes`. Nothing that imports torch; never imported by training.
+:mod:`pipeline.regimes`, :mod:`pipeline.features.spec` (which front end made the
+features). Nothing that imports torch; never imported by training.
 """

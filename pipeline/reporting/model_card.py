@@ -9,7 +9,7 @@ network's), what the speaker probes say and do not say, and the intended use and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -19,11 +19,39 @@ from pipeline import EMOTIONS
 from pipeline.data.demo import DEMO_ROOT
 from pipeline.evaluation.metrics import WITHIN_KEYS
 from pipeline.evaluation.probes import PROBE_MODELS
+from pipeline.features.spec import PAPER43, frontend_of
 from pipeline.regimes import TITLES, WHAT
 from pipeline.reporting.report import markdown_table, with_interval
 
 CARD = "model_card.md"
 """The card's file name in a released model's folder, beside ``model.pt``."""
+
+
+def _frames(features: Mapping[str, Any]) -> str:
+    """What the network reads, per front end (the model's record of its features)."""
+    if frontend_of(features) == PAPER43:
+        return (
+            f"{len(features['channels'])} channels per 10 ms frame (40 log-Mel, log "
+            f"energy, RAPT f0 in {features['f0_min_hz']}-{features['f0_max_hz']} Hz, NCCF)"
+        )
+    rate = features["sample_rate"] / features["hop"]
+    return (
+        f"the hidden states {features['layers']} of a self-supervised "
+        f"`{features['ssl_type']}` model (`{features['ssl_model']}`, config and weights "
+        f"sha256 `{features['ssl_sha256'][:12]}...`), {rate:g} frames per second, "
+        f"stored as {features['dtype']}"
+        + (", summed over the layers with learned weights" if len(features["layers"]) > 1 else "")
+    )
+
+
+def _ssl_files(features: Mapping[str, Any]) -> str:
+    if frontend_of(features) == PAPER43:
+        return ""
+    return (
+        " The SSL model is not in this folder: `menan` and `EmotionModel.load` find it "
+        f"where it was trained (`{features['ssl_model']}`) or take `--ssl-model` / "
+        "`ssl_model=`, a folder holding the same weights (the hash is checked)."
+    )
 
 
 def render(
@@ -36,11 +64,13 @@ def render(
     corpus_format: str,
     features: Mapping[str, Any],
     evaluation: Mapping[str, Any],
+    speeds: Sequence[float],
 ) -> str:
     """The card as Markdown. ``release``, ``seed``, ``features``: what ``model.pt`` records of
     the release (epochs, the rule and the selected epochs, the curve) and of its features;
     ``settings``: the params it was trained with (``train`` and, where the regime reads it,
-    ``lambda``); ``evaluation``: the regime's evaluation summary."""
+    ``lambda``); ``evaluation``: the regime's evaluation summary; ``speeds``: the speed
+    copies it trained on (params.yaml ``augment.speeds``)."""
     demo = labels["audio_path"].astype(str).str.startswith(DEMO_ROOT).all()
     hours = float((labels["end_s"] - labels["start_s"]).sum()) / 3600
     counts = labels["label"].value_counts().reindex(list(EMOTIONS), fill_value=0)
@@ -54,19 +84,21 @@ def render(
         f"- **Network:** the paper's Table 1, {WHAT[regime]}. It outputs the probabilities "
         f"of {', '.join(EMOTIONS)} (in that order) and the embedding v.",
         f"- **Input:** audio of any sample rate and channel count, made 16 kHz mono, then "
-        f"{len(features['channels'])} channels per 10 ms frame (40 log-Mel, log energy, RAPT "
-        f"f0 in {features['f0_min_hz']}-{features['f0_max_hz']} Hz, NCCF), standardized with "
+        f"{_frames(features)}, standardized with "
         f"the training statistics stored in `model.pt`; scored in windows of {crop} s (its "
         "training crop), a shorter recording cycle-repeated to the window.",
         "- **Files:** `model.pt` (weights, standardization, settings, feature settings; "
-        "loaded with `weights_only`, it runs no code) and this card.",
+        "loaded with `weights_only`, it runs no code) and this card." + _ssl_files(features),
         "## Training data",
         _data_line(corpus, demo),
         f"- {len(labels)} utterances, {hours:.2f} h, {labels['speaker'].nunique()} speakers "
         f"in {labels['session'].nunique()} sessions; classes: "
         + ", ".join(f"{e} {int(n)}" for e, n in counts.items())
-        + "; each utterance also "
-        "speed-perturbed (the `augment` stage).",
+        + (
+            "; each utterance also speed-perturbed (the `augment` stage)."
+            if speeds
+            else "; no speed-perturbed copies (`augment.speeds: []`)."
+        ),
         "- **Every speaker** trained this network: none is held out. The scores below are "
         "the cross-validation's, the best estimate of this network's on unseen speakers.",
         "## Training",

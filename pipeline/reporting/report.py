@@ -29,6 +29,7 @@ from pipeline.evaluation.statistics import (
     seed_plan,
     sign_flip_floor,
 )
+from pipeline.features.spec import PAPER43, SSL
 from pipeline.regimes import COMPARISONS, REFERENCE, TITLES
 
 # Paper, Table 2 (IEMOCAP, 10 folds): WA val/test/Δ, UA val/test/Δ, as printed.
@@ -200,6 +201,11 @@ def probe_family(
 
 
 CONTROL = "input features (control)"
+CONTROL_INPUT = {
+    PAPER43: "mean and std of the 43 channels",
+    SSL: "mean and std of each hidden unit of the SSL model, averaged over the stored layers",
+}
+"""What the control row's probes read, per front end (params.yaml ``features.frontend``)."""
 
 
 def probe_tests(summaries: Mapping[str, dict[str, Any]]) -> int:
@@ -581,7 +587,8 @@ def render(
         "gender).\n"
         "- **Emotion**: the emotion of the unseen speakers' utterances (what v should keep).\n"
         "- **Input features (control)**: the same probes on each utterance's pooled input "
-        "features (mean and std of the 43 channels). They carry speaker and gender plainly, so "
+        f"features ({CONTROL_INPUT[params['features']['frontend']]}). They carry speaker and "
+        "gender plainly, so "
         "this row shows the probes can find them; a probe at chance on v means something only "
         "beside a control above it.",
         probe_table(summaries, margin),

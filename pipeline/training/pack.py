@@ -102,7 +102,7 @@ class RunData:
                 "speakers' features is not finite (NaN or Inf in the feature table); re-run "
                 "the feature stages, which refuse non-finite audio"
             )
-        net = EmotionSpeakerNet(len(EMOTIONS), len(speakers), config.embedding)
+        net = EmotionSpeakerNet(len(EMOTIONS), len(speakers), config.embedding, store.spec)
         rng = np.random.default_rng([run.seed, session_key])
         return cls(run, train, selectors, mean, std, net, rng)
 
@@ -118,6 +118,7 @@ class Pack:
         upload among its packs; else uploaded here."""
         device = config.device
         self.regime, self.config, self.device = regime, config, device
+        self.max_frames = store.spec.frames_in(config.max_seconds)
         self.runs = [RunData.prepare(store, labels, run, config) for run in runs]
         nets = [r.net for r in self.runs]
         self.net = PackedNet(nets, fused_gru=is_cuda(device)).to(device)
@@ -158,7 +159,7 @@ class Pack:
         ``sums`` (weighted by examples). Fixed shapes and no host synchronisation, so the
         GPU never waits for Python (``benchmarks/gpu_check.py`` checks both)."""
         batch = Batch(
-            x=self.norm(self.frames.crops(tables.rows[b], self.config.max_frames)),
+            x=self.norm(self.frames.crops(tables.rows[b], self.max_frames)),
             emotion=tables.emotion[b],
             speaker=tables.speaker[b],
             weight=tables.weight[b],
@@ -186,7 +187,7 @@ class Pack:
         """Score every fold's validation speaker after this epoch; per run, (fold, val UA)."""
         lr_now = self.learning_rate().squeeze(1).tolist()
         val_rows = [np.concatenate([s.val.rows for s in r.selectors]) for r in self.runs]
-        probs = packed_probs(self.net, self.frames, self.norm, val_rows, self.config.max_frames)
+        probs = packed_probs(self.net, self.frames, self.norm, val_rows, self.max_frames)
         keep_best = self.config.selection == "best_val_ua"
         scores = []
         for r, data in enumerate(self.runs):
@@ -240,7 +241,7 @@ class Pack:
 
     def _run_results(self, r: int, data: RunData) -> list[FoldResult]:
         config = self.config
-        inputs = Inputs(self.frames, data.mean, data.std, config.max_frames)
+        inputs = Inputs(self.frames, data.mean, data.std, self.max_frames)
         found = []
         for sel in data.selectors:
             if config.selection == "last" or sel.best is None:

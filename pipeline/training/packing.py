@@ -106,6 +106,7 @@ class PackedNet(nn.Module):
         mains, scs = zip(*(_split_state(n) for n in nets), strict=True)
         self.main_layout, self.sc_layout = Layout.of(mains[0]), Layout.of(scs[0])
         self.projected = nets[0].enc.project is not None
+        self.layers = nets[0].enc.layers
         self.n_speakers = nets[0].sc[-1].out_features
         self.n_emotions = nets[0].ec[-1].out_features
         self.main = nn.Parameter(torch.stack([self.main_layout.flatten(m) for m in mains]))
@@ -129,9 +130,12 @@ class PackedNet(nn.Module):
     # -- forward ------------------------------------------------------------------------
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """ENC for every run: x (R, B, T, 43) -> v (R, B, dim), run r seeing only x[r]."""
+        """ENC for every run: x (R, B, T, width) -> v (R, B, dim), run r seeing only x[r]."""
         w = self.main_layout.views(self.main)
         runs, batch = x.shape[:2]
+        if self.layers > 1:  # each run's own weighted sum of the stored layers
+            mix = torch.softmax(w["enc.layer_weights"], dim=-1)
+            x = torch.einsum("rbtld,rl->rbtd", x.unflatten(-1, (self.layers, -1)), mix)
         h = torch.stack([self._convs(x[r], w, r) for r in range(runs)])  # (R, B, T', 32)
         if self.fused_gru:
             h = self.fused(h, w)
@@ -152,7 +156,7 @@ class PackedNet(nn.Module):
 
     @staticmethod
     def _convs(x: torch.Tensor, w: dict[str, torch.Tensor], r: int) -> torch.Tensor:
-        """Run r's two convolutions, (B, T, 43) -> (B, T', 32), channels last throughout.
+        """Run r's two convolutions, (B, T, C) -> (B, T', 32), channels last throughout.
 
         Frames are stored channels last, which seen as (B, 43, 1, T) is PyTorch's
         ``channels_last`` layout: oneDNN convolves it as it is, with no transposing copy
