@@ -489,6 +489,18 @@ def copy_project(dest: Path, keep_lock: bool = False) -> None:
             shutil.copy2(source, dest / name)
 
 
+def demo_project(root: Path, changes: dict[str, Any]) -> Path:
+    """A throw-away git repo at ``root`` holding the project without its outputs, with
+    ``changes`` merged into params.yaml, committed: where the DVC tests run ``dvc``."""
+    copy_project(root)
+    params = merged(yaml.safe_load((root / "params.yaml").read_text()), changes)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "test project")
+    return root
+
+
 def dvc_env(root: Path) -> dict[str, str]:
     return {
         **os.environ,

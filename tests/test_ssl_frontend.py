@@ -15,7 +15,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
-import yaml
 
 from pipeline.features import ssl
 from pipeline.features import store as feature_store
@@ -34,10 +33,9 @@ from tests.helpers import (
     BIN,
     REPO,
     TINY_DEMO,
-    copy_project,
+    demo_project,
     dvc,
     dvc_env,
-    git,
     tiny_ssl_model,
     write_params,
 )
@@ -243,18 +241,11 @@ SSL_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1, 2, 3], "seeds": [123
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ssl_project")
-    copy_project(root)
-    tiny_ssl_model(root / "models" / "ssl", "wavlm")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update({"n_jobs": 2, "demo": TINY_DEMO})
-    params["features"]["frontend"] = "ssl"
-    params["augment"]["speeds"] = []  # no speed copies, through every stage
-    params["train"].update(SSL_TRAIN)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "ssl project")
+    changes = {"n_jobs": 2, "demo": TINY_DEMO, "features": {"frontend": "ssl"},
+               "augment": {"speeds": []},  # no speed copies, through every stage
+               "train": SSL_TRAIN}  # fmt: skip
+    root = demo_project(tmp_path_factory.mktemp("ssl_project"), changes)
+    tiny_ssl_model(root / "models" / "ssl", "wavlm")  # git-ignored, as a fetched model is
     return root
 
 

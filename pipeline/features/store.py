@@ -1,8 +1,8 @@
 """Feature tables in Parquet: one row per utterance, streamed in row groups, loaded zero-copy.
 
 Layout: ``utt_id`` (string), ``speed`` (float32; 1.0 for original audio), ``n_frames``
-(int32) and ``features``, a ``list<fixed_size_list<float32, 43>>``: the frames of the
-utterance, each a fixed-size vector of the channels in
+(int32) and ``features``, for the paper's front end a ``list<fixed_size_list<float32,
+43>>``: the frames of the utterance, each a fixed-size vector of the channels in
 :data:`pipeline.features.spec.CHANNELS`. The channel names and extraction settings live
 in the schema metadata. A self-supervised front end's table has the same columns with
 frames as wide as its stored layers (:func:`pipeline.features.spec.frame_spec`), in

@@ -158,7 +158,7 @@ class PackedNet(nn.Module):
     def _convs(x: torch.Tensor, w: dict[str, torch.Tensor], r: int) -> torch.Tensor:
         """Run r's two convolutions, (B, T, C) -> (B, T', 32), channels last throughout.
 
-        Frames are stored channels last, which seen as (B, 43, 1, T) is PyTorch's
+        Frames are stored channels last, which seen as (B, C, 1, T) is PyTorch's
         ``channels_last`` layout: oneDNN convolves it as it is, with no transposing copy
         in or out (forward and backward 1.6x faster than a channels-first Conv1d with its
         copies, measured). One call per run: the first convolution is arithmetic-bound,

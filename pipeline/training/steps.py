@@ -31,7 +31,7 @@ from pipeline.training.packing import PackedAdam, PackedNet
 class Batch:
     """One step's examples for every run of a pack; padding has weight 0."""
 
-    x: torch.Tensor  # (R, B, T, 43), standardized
+    x: torch.Tensor  # (R, B, T, width), standardized
     emotion: torch.Tensor  # (R, B)
     speaker: torch.Tensor  # (R, B), index into the run's training speakers
     weight: torch.Tensor  # (R, B) float: 1 for a real example, 0 for padding
