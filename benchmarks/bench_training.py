@@ -33,7 +33,7 @@ from pipeline.features.frame_store import FrameStore
 from pipeline.features.store import Features
 from pipeline.model.network import EmotionSpeakerNet, entropy, reverse_gradient
 from pipeline.model.scoring import DeviceFrames, Inputs, Standardizer, predict
-from pipeline.regimes import REGIMES
+from pipeline.regimes import TRAINED
 from pipeline.runtime import device
 from pipeline.training.packing import PackedNet
 from pipeline.training.steps import Batch, PackedTrainer
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--packs", default="1,3,5,10")
-    parser.add_argument("--regimes", default=",".join(REGIMES))
+    parser.add_argument("--regimes", default=",".join(TRAINED))
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device.prepare()

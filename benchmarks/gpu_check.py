@@ -62,7 +62,7 @@ from pipeline.model import run_files
 from pipeline.model.network import EmotionSpeakerNet
 from pipeline.model.scoring import DeviceFrames, FoldModel
 from pipeline.params import EvaluateSettings
-from pipeline.regimes import REGIMES
+from pipeline.regimes import TRAINED
 from pipeline.runtime import device
 from pipeline.training.config import TrainConfig
 from pipeline.training.driver import plan_runs
@@ -195,7 +195,7 @@ def check_host_syncs(ctx: dict[str, Any]) -> dict[str, Any]:
     labels, features = corpus(per_speaker=16, mean_frames=300)
     store = FrameStore.combine(features)
     found = {}
-    for regime in REGIMES:
+    for regime in TRAINED:
         pack = _pack(labels, store, regime, runs=3, device="cuda", max_seconds=4.0)
         orders = [r.rng.permutation(len(r.train.rows)) for r in pack.runs]
         tables = EpochTables([r.train for r in pack.runs], orders, 16, "cuda")
@@ -234,7 +234,7 @@ def check_toy_training(ctx: dict[str, Any]) -> dict[str, Any]:
     ok = True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for regime in REGIMES:
+        for regime in TRAINED:
             cfg = config(device=where)
             started = time.perf_counter()
             whole = train_pack(store, labels, runs, regime, cfg)
@@ -392,10 +392,10 @@ def check_projection(ctx: dict[str, Any]) -> dict[str, Any]:
     for mode in ("eager", "graph"):
         rates = {r["regime"]: r["steps_per_s"] for r in rows
                  if r["runs"] == PAPER["runs_per_regime"] and r["mode"] == mode}  # fmt: skip
-        if len(rates) < len(REGIMES):
+        if len(rates) < len(TRAINED):
             continue
         steps = PAPER["epochs"] * PAPER["steps_per_epoch"]
-        found[f"{mode}_gpu_hours"] = sum(steps / rates[r] for r in REGIMES) / 3600
+        found[f"{mode}_gpu_hours"] = sum(steps / rates[r] for r in TRAINED) / 3600
     return {
         "status": "pass",
         **found,

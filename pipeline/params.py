@@ -182,14 +182,96 @@ class TrainSettings(Section):
         Number, Field(ge=0, lt=0.5), Expect("a number >= 0 and < 0.5 (0: off)")
     ]
 
+    @property
+    def keeps_best(self) -> bool:
+        """Whether a fold keeps its best validation-UA epoch (``selection: best_val_ua``)
+        rather than the last."""
+        return self.selection == "best_val_ua"
+
+
+class AdversarySettings(Section):
+    """What one run's adversary was (``model.pt``'s ``config.adversary``): the keys of its
+    regime's params.yaml ``adversary.<regime>`` section, the others at the paper's values
+    (ours, not the paper's: docs/protocol.md, "Adversary strength"); :meth:`paper` is the
+    paper's adversary."""
+
+    fresh_batches: Annotated[bool, Expect("true or false")]
+    reinit_every: Annotated[int, Field(ge=0), Expect("an integer >= 0 (0: never)")]
+    ensemble: integer(1)
+    dat_ramp: Annotated[bool, Expect("true or false")]
+
+    @classmethod
+    def paper(cls) -> AdversarySettings:
+        """The paper's adversary: every setting off."""
+        return cls(fresh_batches=False, reinit_every=0, ensemble=1, dat_ramp=False)
+
+
+class DatAdversary(Section):
+    """params.yaml ``adversary.dat``: DAT's speaker adversary."""
+
+    reinit_every: Annotated[int, Field(ge=0), Expect("an integer >= 0 (0: never)")]
+    ensemble: integer(1)
+    ramp: Annotated[bool, Expect("true or false")]
+
+
+class MenanAdversary(Section):
+    """params.yaml ``adversary.menan``: MEnAN's speaker adversary (``fresh_batches`` is read
+    only with ``train.menan_sc_steps`` > 1: with one SC step there is no extra step)."""
+
+    fresh_batches: Annotated[bool, Expect("true or false")]
+    reinit_every: Annotated[int, Field(ge=0), Expect("an integer >= 0 (0: never)")]
+    ensemble: integer(1)
+
+
+class AdversarySection(Section):
+    """params.yaml ``adversary``: one section per regime with an adversary, so that a key
+    retrains only the regime that reads it (each stage declares its regime's section)."""
+
+    dat: DatAdversary
+    menan: MenanAdversary
+
+    def for_regime(self, regime: str, sc_steps: int) -> AdversarySettings | None:
+        """The run record of ``regime``'s adversary; None where it is the paper's, so that
+        such a run's settings, ``model.pt`` and fold cache are those of a pipeline without
+        this section, byte for byte."""
+        if regime == "dat":
+            dat = self.dat
+            found = AdversarySettings(fresh_batches=False, reinit_every=dat.reinit_every,
+                                      ensemble=dat.ensemble, dat_ramp=dat.ramp)  # fmt: skip
+        elif regime == "menan":
+            menan = self.menan
+            found = AdversarySettings(
+                fresh_batches=menan.fresh_batches and sc_steps > 1,
+                reinit_every=menan.reinit_every, ensemble=menan.ensemble, dat_ramp=False,
+            )  # fmt: skip
+        else:
+            return None
+        return None if found == AdversarySettings.paper() else found
+
 
 class RunSettings(TrainSettings):
     """The settings one run was trained with, as its ``model.pt`` stores them: ``train``
     plus what the stage resolved, lambda (None for a regime that does not read it) and the
-    device. A stored model's settings are checked against these rules before it is used."""
+    device. A stored model's settings are checked against these rules before it is used.
+
+    ``adversary`` is the regime's :meth:`AdversarySection.for_regime`: absent from the
+    dump (``model.pt``, the fold cache's fingerprint) when it is the paper's adversary."""
 
     lam: float | None
     device: str
+    adversary: Annotated[AdversarySettings | None, Field(exclude_if=lambda v: v is None)] = None
+
+    @property
+    def speaker_heads(self) -> int:
+        """How many speaker classifiers the run's network has (``adversary.<regime>.ensemble``)."""
+        return self.adversary.ensemble if self.adversary is not None else 1
+
+
+class EraseSettings(Section):
+    """params.yaml ``erase``: the erasure regimes (:mod:`pipeline.training.erasure`)."""
+
+    epochs: integer(1)
+    kernel_features: integer(8)
 
 
 class FoldSettings(Section):
@@ -240,6 +322,8 @@ class Params(Section):
         Number, Field(gt=0, lt=1, alias="lambda"), Expect("a number between 0 and 1, exclusive")
     ]
     train: TrainSettings
+    adversary: AdversarySection
+    erase: EraseSettings
     evaluate: EvaluateSettings
     report: ReportSettings
 
@@ -265,9 +349,17 @@ class Params(Section):
         return self
 
     def section(self, *keys: str) -> dict[str, Any]:
-        """Some top-level keys as plain values, as params.yaml spells them (for the report)."""
+        """Some keys as plain values, as params.yaml spells them (for the report and model
+        cards): a top-level key, or a dotted one (``erase.epochs``) kept in its section."""
         dumped = self.model_dump(by_alias=True, mode="json")
-        return {key: dumped[key] for key in keys}
+        found: dict[str, Any] = {}
+        for key in keys:
+            top, _, inner = key.partition(".")
+            if inner:
+                found.setdefault(top, {})[inner] = dumped[top][inner]
+            else:
+                found[top] = dumped[top]
+        return found
 
 
 def _check_corpus(name: str, entry: dict[str, Any]) -> None:

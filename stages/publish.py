@@ -20,7 +20,7 @@ from pipeline.data import labels as label_table
 from pipeline.evaluation.summary import read_summary
 from pipeline.model import run_files
 from pipeline.params import load_params
-from pipeline.regimes import USES_LAMBDA
+from pipeline.regimes import params_read
 from pipeline.reporting import model_card
 from pipeline.runtime.atomic import atomic_path
 from pipeline.runtime.stage import log, run_stage
@@ -30,12 +30,15 @@ def main(argv: list[str]) -> None:
     regime, release_dir, labels_path, eval_dir, out_dir = argv
     params = load_params()
     saved = run_files.read_model(Path(release_dir))
-    settings = params.section("train", *(["lambda"] if regime in USES_LAMBDA else []))
+    # the adversary's settings where they are not the paper's (as the model records them)
+    keys = [k for k in params_read(regime)
+            if not k.startswith("adversary") or "adversary" in saved["config"]]  # fmt: skip
+    settings = params.section(*keys)
     corpus = label_table.read_metadata(labels_path)
     card = model_card.render(
         regime, saved["release"], saved["seed"], settings, pd.read_parquet(labels_path),
         corpus["corpus"], corpus["format"], saved["features"], read_summary(Path(eval_dir)),
-        params.augment.speeds,
+        params.augment.speeds, saved.get("erasure"),
     )  # fmt: skip
     with atomic_path(out_dir, replace_dir=True) as tmp:
         tmp.mkdir()

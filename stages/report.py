@@ -19,7 +19,7 @@ from pipeline.data.folds import speakers_of
 from pipeline.evaluation.summary import read_folds, read_summary
 from pipeline.model import run_files
 from pipeline.params import load_params
-from pipeline.regimes import REFERENCE, REGIMES, TITLES
+from pipeline.regimes import REFERENCE, REGIMES, TITLES, TRAINED
 from pipeline.reporting.figures import curves_figure, tsne_figure
 from pipeline.reporting.report import compare, render
 from pipeline.runtime.atomic import atomic_path, write_json
@@ -64,7 +64,7 @@ def _figures(
         subtitle=f"fold {fold}: validation {unseen['val']}, test {unseen['test']}",
     )
     curves_figure(
-        {TITLES[r]: _read(plots_root / "train" / f"{r}.json") for r in REGIMES},
+        {TITLES[r]: _read(plots_root / "train" / f"{r}.json") for r in TRAINED},
         report_dir / figures["curves"],
     )
     return figures

@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -338,6 +340,30 @@ def toy_corpus(per_speaker: int = 8, seed: int = 0) -> tuple[pd.DataFrame, Featu
             originals.append((utt, 1.0, frames))
             copies.append((utt, 1.1, frames[::2] + 0.1))
     return pd.DataFrame(rows), toy_features(originals), toy_features(copies)
+
+
+@contextmanager
+def host_copies() -> Iterator[list[str]]:
+    """Records every host-to-device style copy, which a training step must never make:
+    ``from_numpy``, ``.to(<device>)``, ``.cuda()``."""
+    seen: list[str] = []
+    real_to, real_from_numpy = torch.Tensor.to, torch.from_numpy
+
+    def to(self, *args, **kwargs):
+        target = kwargs.get("device", args[0] if args else None)
+        if isinstance(target, str | torch.device):
+            seen.append(f".to({target})")
+        return real_to(self, *args, **kwargs)
+
+    def from_numpy(array):
+        seen.append("from_numpy")
+        return real_from_numpy(array)
+
+    torch.Tensor.to, torch.from_numpy = to, from_numpy
+    try:
+        yield seen
+    finally:
+        torch.Tensor.to, torch.from_numpy = real_to, real_from_numpy
 
 
 def toy_features(items: list[tuple[str, float, np.ndarray]]) -> Features:

@@ -11,12 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from pipeline.data import labels as label_table
 from pipeline.evaluation.summary import HEADLINE
 from pipeline.features import store as feature_store
-from pipeline.regimes import REGIMES, USES_LAMBDA
+from pipeline.regimes import (
+    COMPARISONS,
+    ERASED,
+    REGIMES,
+    TRAINED,
+    USES_LAMBDA,
+)
 from tests.helpers import BIN, TINY_DEMO, blocks, demo_project, dvc, dvc_env, git
 
 
@@ -24,12 +31,13 @@ def _each(stage: str, regimes: tuple[str, ...] = REGIMES) -> tuple[str, ...]:
     return tuple(f"{stage}@{r}" for r in regimes)
 
 
-TRAIN_STAGES, EVAL_STAGES = _each("train"), _each("evaluate")
-RELEASE_STAGES, PUBLISH_STAGES = _each("release"), _each("publish")
+TRAIN_STAGES, EVAL_STAGES = _each("train", TRAINED), _each("evaluate")
+RELEASE_STAGES, PUBLISH_STAGES = _each("release", TRAINED), _each("publish")
+ERASE_STAGES = (*_each("erase", tuple(ERASED)), *_each("erase_release", tuple(ERASED)))
 ALL_STAGES = (
     "check", "demo", "labels@iemocap", "labels@mosei", "frontend", "features@iemocap",
-    "features@mosei", "augment", "folds", *TRAIN_STAGES, *EVAL_STAGES, *RELEASE_STAGES,
-    *PUBLISH_STAGES, "report",
+    "features@mosei", "augment", "folds", *TRAIN_STAGES, *ERASE_STAGES, *EVAL_STAGES,
+    *RELEASE_STAGES, *PUBLISH_STAGES, "report",
 )  # fmt: skip
 LAMBDA_STAGES = {
     "check", "report",
@@ -81,7 +89,7 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
     assert len(feature_store.load(project / "data" / "features" / "mosei.parquet")) == len(mosei)
     folds = json.loads((project / "data" / "folds.json").read_text())
     assert len(folds) == 10
-    for regime in ("ec_only", "multitask", "dat", "menan"):
+    for regime in REGIMES:
         out = project / "data" / "train" / regime
         runs = sorted(str(p.relative_to(out)) for p in out.glob("*/*"))
         assert runs == [f"fold{f:02d}/seed{s}" for f in range(4) for s in (1234, 7)]
@@ -92,15 +100,23 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
         assert (curve["epoch"], curve["runs"]) == (1, 8) and 0 <= curve["val_ua"] <= 100
         # progress: one line per run and epoch (both seeds of session 1 trained as one pack)
         for seed in (1234, 7):
-            assert f"{regime} Ses01/seed{seed} epoch 1/1:" in result.stderr
+            if regime in TRAINED:
+                assert f"{regime} Ses01/seed{seed} epoch 1/1:" in result.stderr
+            else:
+                assert f"{regime} run 2/8 (fold 0, seed 1234): epoch" in result.stderr
+    # an erasure regime keeps EC only's encoder and adds the eraser fitted on the run
+    erased = torch.load(project / "data/train/ec_kleace/fold00/seed7/model.pt", weights_only=True)
+    base = torch.load(project / "data/train/ec_only/fold00/seed7/model.pt", weights_only=True)
+    assert erased["erasure"]["method"] == "kernel" and erased["format"] == 3
+    assert torch.equal(erased["state_dict"]["enc.gru.weight_hh_l0"],
+                       base["state_dict"]["enc.gru.weight_hh_l0"])  # fmt: skip
+    assert erased["state_dict"]["enc.erase.affine.weight"].shape == (512, 512)
     assert "Data and pipelines are up to date" in dvc(project, "status").stdout
     assert "Running stage" not in dvc(project, "repro").stdout
     shown = json.loads(dvc(project, "metrics", "show", "--json").stdout)
     metrics = shown[""]["data"]
     # the headline only: six means per regime, one decimal; the rest is tracked in git
-    assert sorted(metrics) == [
-        f"metrics/{r}.json" for r in ("dat", "ec_only", "menan", "multitask")
-    ]
+    assert sorted(metrics) == sorted(f"metrics/{r}.json" for r in REGIMES)
     headline = metrics["metrics/menan.json"]["data"]
     assert set(headline) <= set(HEADLINE) and all(round(v, 1) == v for v in headline.values())
     menan = json.loads((project / "reports/results/menan.json").read_text())
@@ -123,13 +139,15 @@ def test_dvc_repro_builds_demo_and_label_tables(project: Path) -> None:
         for m in ("linear", "kernel")
     }  # fmt: skip
     comparisons = json.loads((project / "reports/results/comparisons.json").read_text())
-    assert set(comparisons) == {"menan-ec_only", "menan-multitask", "menan-dat", "dat-multitask"}
+    assert set(comparisons) == {f"{a}-{b}" for a, b in COMPARISONS}
     assert set(comparisons["menan-multitask"]["ua_test"]) == {
         "mean", "low", "high", "sessions", "p", "p_sign_flip", "p_adjusted",
     }  # fmt: skip
     report = (project / "reports" / "report.md").read_text()
     for heading in ("## Paired comparisons", "## Table 2", "## Table 3", "probes",
-                    "**Data: the synthetic demo corpora**", "![t-SNE]"):  # fmt: skip
+                    "**Data: the synthetic demo corpora**", "![t-SNE]",
+                    "## Speaker identity left, and what removing it cost",
+                    "| 1 |", "| EC only + kernel LEACE |"):  # fmt: skip
         assert heading in report
     # two sessions: nothing can be confirmed, and the reading says why when it matters
     assert re.search(
@@ -247,14 +265,30 @@ def test_a_param_reruns_only_the_stages_that_read_it(project: Path) -> None:
     set_param(project, "augment.speeds", [0.9, 1.1])
     result = dvc(project, "repro")
     assert ran_stages(result) == {
-        "check", "augment", *TRAIN_STAGES, *EVAL_STAGES, *RELEASE_STAGES, *PUBLISH_STAGES,
-        "report",
+        "check", "augment", *TRAIN_STAGES, *ERASE_STAGES, *EVAL_STAGES, *RELEASE_STAGES,
+        *PUBLISH_STAGES, "report",
     }  # fmt: skip
     speed = feature_store.load(project / "data" / "features" / "iemocap_speed.parquet")
     assert sorted(set(speed.speeds)) == pytest.approx([0.9, 1.1])
 
     set_param(project, "lambda", 0.3)
     assert ran_stages(dvc(project, "repro")) == LAMBDA_STAGES
+
+    # a DAT adversary setting retrains DAT alone; the kernel eraser's width only the kernel
+    # eraser, the classifier's epochs both erasers (the report prints params.yaml)
+    set_param(project, "adversary.dat.ensemble", 2)
+    assert ran_stages(dvc(project, "repro")) == {
+        "check", "report", *(f"{s}@dat" for s in ("train", "evaluate", "release", "publish")),
+    }  # fmt: skip
+    erasing = ("erase", "erase_release", "evaluate", "publish")
+    set_param(project, "erase.kernel_features", 64)
+    assert ran_stages(dvc(project, "repro")) == {
+        "check", "report", *(f"{s}@ec_kleace" for s in erasing),
+    }  # fmt: skip
+    set_param(project, "erase.epochs", 2)
+    assert ran_stages(dvc(project, "repro")) == {
+        "check", "report", *(f"{s}@{r}" for s in erasing for r in ERASED),
+    }  # fmt: skip
 
     # what the paper's front end does not read: checked again, nothing extracted again (the
     # report re-runs: it prints params.yaml)

@@ -203,7 +203,8 @@ def test_a_model_folder_is_checked_and_never_runs_code(trained: dict, tmp_path: 
     saved = torch.load(trained["run"] / "model.pt", weights_only=True)
     cases = {
         "old": ({k: v for k, v in saved.items() if k != "format"}, r"no format field"),
-        "newer": ({**saved, "format": 3}, r"format 3; this pipeline reads formats \(1, 2\)"),
+        "newer": ({**saved, "format": 4}, r"format 4; this pipeline reads formats \(1, 2, 3\)"),
+        "erased, no record": ({**saved, "format": 3}, r"incomplete: missing erasure"),
         "incomplete": ({k: v for k, v in saved.items() if k != "mean"}, r"missing mean"),
         "other_features": ({**saved, "features": {**saved["features"], "hop": 80}},
                            r"trained on other features"),

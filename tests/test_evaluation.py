@@ -29,6 +29,7 @@ from pipeline.features.spec import PitchRange, settings
 from pipeline.model import run_files
 from pipeline.model import scoring as inference
 from pipeline.model.scoring import FoldModel
+from pipeline.regimes import COMPARISONS, REGIMES, TITLES
 from pipeline.reporting import model_card
 from pipeline.reporting.figures import curves_figure, perplexity_for, tsne_figure
 from pipeline.reporting.report import (
@@ -36,6 +37,7 @@ from pipeline.reporting.report import (
     confusion_table,
     delta_note,
     family_size,
+    invariance_table,
     probe_family,
     probe_table,
     reading,
@@ -223,8 +225,7 @@ def test_confusion_table_counts_and_recall() -> None:
     assert "| hap | 0 | 0 | 0 | 0 | n/a |" in table
 
 
-REGIMES = ("ec_only", "multitask", "dat", "menan")
-SHIFT = {"ec_only": 0.0, "multitask": 0.0, "dat": 0.0, "menan": 10.0}  # MEnAN +10 UA
+SHIFT = {"menan": 10.0}  # MEnAN +10 UA, the others 0
 
 
 def _regime_folds(regime: str) -> list[dict]:
@@ -233,7 +234,7 @@ def _regime_folds(regime: str) -> list[dict]:
     rows = []
     for fold in range(10):
         for seed in (1, 2):
-            ua = 60.0 + 3.0 * (fold // 2) + SHIFT[regime] + float(rng.normal(0, 2))
+            ua = 60.0 + 3.0 * (fold // 2) + SHIFT.get(regime, 0.0) + float(rng.normal(0, 2))
             rows.append(fold_row(fold, seed, ua_test=ua, val_speaker=f"V{fold}",
                               test_speaker=f"T{fold}"))  # fmt: skip
     return rows
@@ -281,13 +282,15 @@ def test_report_gives_intervals_and_generated_comparisons() -> None:
     menan_mt = comparisons["menan-multitask"]["ua_test"]
     assert menan_mt["low"] > 0 and menan_mt["p"] < menan_mt["p_adjusted"] < 0.05
     assert menan_mt["p_sign_flip"] == pytest.approx(2 / 32)
-    assert family_size(comparisons) == 20
+    family = len(COMPARISONS) * 5  # five measures in these runs: no held-out probe
+    assert family_size(comparisons) == family
+    assert all(len(measures) == 5 for measures in comparisons.values())
     ps = [m["p"] for c in comparisons.values() for m in c.values()]
     assert menan_mt["p_adjusted"] == pytest.approx(holm(ps)[ps.index(menan_mt["p"])])
     assert (
         f"- MEnAN vs Multi-task: {menan_mt['mean']:+.1f} test UA points "
         f"[{menan_mt['low']:+.1f}, {menan_mt['high']:+.1f}]: MEnAN higher (Holm-adjusted p = "
-        f"{menan_mt['p_adjusted']:.3g} over 20 comparisons)." in text
+        f"{menan_mt['p_adjusted']:.3g} over {family} comparisons)." in text
     )
     # an interval that excludes 0 without the family-wise test, at five sessions
     weak = {"mean": 2.0, "low": 0.5, "high": 3.5, "sessions": 5, "p": 0.03,
@@ -378,11 +381,54 @@ def test_probe_verdicts_are_one_holm_family_over_the_table() -> None:
     summaries["menan"]["probe"]["gender_kernel"] = cell(0.03)
     summaries["dat"]["probe"]["speaker_linear"] = cell(1e-6)
     family = probe_family(summaries)
-    assert len(family) == 5 * len(PROBE_NAMES) * len(PROBE_MODELS)  # 4 regimes + control
-    assert family[("menan", "gender_kernel")]["p_above"] == pytest.approx(min(1.0, 0.03 * 29))
-    assert family[("dat", "speaker_linear")]["p_above"] == pytest.approx(30 * 1e-6)
+    cells = (len(REGIMES) + 1) * len(PROBE_NAMES) * len(PROBE_MODELS)  # regimes + control
+    assert len(family) == cells
+    assert family[("menan", "gender_kernel")]["p_above"] == pytest.approx(
+        min(1.0, 0.03 * (cells - 1))
+    )
+    assert family[("dat", "speaker_linear")]["p_above"] == pytest.approx(cells * 1e-6)
     table = probe_table(summaries, 5)
     assert table.count("above chance") == 1  # only the strong cell
+
+
+def test_the_invariance_table_ranks_regimes_by_the_probe_that_decides() -> None:
+    """Held-out kernel probe where it ran (else the in-sample one, said so), lowest first,
+    each with its verdict and its test-UA difference from EC only from the comparisons."""
+    means = {"ec_only": 45.0, "multitask": 70.0, "dat": 44.0, "menan": 46.0,
+             "ec_leace": 27.0, "ec_kleace": 26.0}  # fmt: skip
+
+    def cell(mean: float, p_above: float = 0.5) -> dict:
+        return {"mean": mean, "low": mean - 3, "high": mean + 3, "p_above": p_above,
+                "p_equivalent": 0.5}  # fmt: skip
+
+    names = [*PROBE_NAMES, "speaker_heldout"]
+    summaries = {
+        r: {"probe": {f"{p}_{m}": cell(means[r] if p == "speaker_heldout" else 50.0)
+                      for p in names for m in PROBE_MODELS},
+            "control": {f"{p}_{m}": cell(90.0, 1e-9) for p in names for m in PROBE_MODELS},
+            "within": {"ua_test": cell(60.0)}, "size": {},
+            "chance": dict.fromkeys(names, 25.0)}
+        for r in REGIMES
+    }  # fmt: skip
+    cost = {"mean": -1.5, "low": -3.0, "high": 0.0, "sessions": 5, "p": 0.06,
+            "p_sign_flip": 0.0625, "p_adjusted": 0.9}  # fmt: skip
+    comparisons = {f"{a}-{b}": {"ua_test": cost} for a, b in COMPARISONS}
+    table = invariance_table(summaries, comparisons, 5)
+    body = [line for line in table.splitlines() if line.startswith("| ")][1:]
+    assert [line.split(" | ")[1] for line in body] == [
+        TITLES[r] for r in ("ec_kleace", "ec_leace", "dat", "ec_only", "menan", "multitask")
+    ]
+    assert "held-out utterances (kernel)" in table.splitlines()[0]
+    assert "| 1 | EC only + kernel LEACE | 26.0 [23.0, 29.0] inconclusive |" in table
+    assert "| reference |" in table  # EC only has no difference from itself
+    assert "-1.5 [-3.0, 0.0] not distinguishable" in table
+    assert "Chance: 25.0 %." in table
+    for summary in summaries.values():  # no hold-out: the in-sample probe, said so
+        summary["probe"] = {k: v for k, v in summary["probe"].items() if "heldout" not in k}
+    in_sample = invariance_table(summaries, comparisons, 5)
+    assert in_sample.startswith("| Model | speaker (kernel) |")  # no ranks on it
+    body = [line for line in in_sample.splitlines() if line.startswith("| ")][1:]
+    assert [line.split(" | ")[0].strip("| ") for line in body] == [TITLES[r] for r in REGIMES]
 
 
 def test_seed_plan_needs_two_seeds() -> None:

@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +21,11 @@ from pipeline.features.spec import PitchRange, settings
 from pipeline.model import run_files
 from pipeline.model.network import EmotionSpeakerNet
 from pipeline.model.scoring import FoldModel
-from pipeline.regimes import REGIMES
+from pipeline.regimes import TRAINED
 from pipeline.training.driver import plan_runs
 from pipeline.training.inputs import EpochTables
 from pipeline.training.pack import Pack
-from tests.helpers import REPO, toy_config, toy_corpus
+from tests.helpers import REPO, host_copies, toy_config, toy_corpus
 
 
 def _write_run(tmp: Path) -> tuple[Path, np.ndarray]:
@@ -57,30 +55,7 @@ def test_a_model_loads_onto_any_device_with_its_statistics_on_the_host(tmp_path:
     assert model.max_frames == 50
 
 
-@contextmanager
-def host_copies() -> Iterator[list[str]]:
-    """Records every host-to-device style copy: ``from_numpy``, ``.to(<device>)``, ``.cuda()``."""
-    seen: list[str] = []
-    real_to, real_from_numpy = torch.Tensor.to, torch.from_numpy
-
-    def to(self, *args, **kwargs):
-        target = kwargs.get("device", args[0] if args else None)
-        if isinstance(target, str | torch.device):
-            seen.append(f".to({target})")
-        return real_to(self, *args, **kwargs)
-
-    def from_numpy(array):
-        seen.append("from_numpy")
-        return real_from_numpy(array)
-
-    torch.Tensor.to, torch.from_numpy = to, from_numpy
-    try:
-        yield seen
-    finally:
-        torch.Tensor.to, torch.from_numpy = real_to, real_from_numpy
-
-
-@pytest.mark.parametrize("regime", REGIMES)
+@pytest.mark.parametrize("regime", TRAINED)
 def test_a_training_step_never_copies_from_the_host(regime: str) -> None:
     torch.set_num_threads(1)
     labels, originals, copies = toy_corpus()
@@ -128,7 +103,7 @@ def test_the_gpu_check_runs_its_cpu_parts_and_says_what_it_skipped(tmp_path: Pat
         assert found[name]["status"] == "skipped" and "no CUDA device" in found[name]["why"]
     toy = found["toy_training"]
     assert toy["status"] == "pass" and toy["device"] == "cpu"
-    for regime in REGIMES:
+    for regime in TRAINED:
         assert toy[regime]["resumed_bit_identical"] is True
         assert toy[regime]["loaded_vs_trained_max_abs_diff"] == 0.0
     assert set(toy["evaluation"]) == {"cpu"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.regimes import REGIMES, USES_LAMBDA
+from pipeline.regimes import ERASED, REGIMES, TRAINED, params_read
 from pipeline.runtime.imports import imported_names, module_file
 from tests.helpers import REPO
 
@@ -79,7 +79,7 @@ def test_imports_run_one_way_between_the_parts() -> None:
     assert not wrong, "imports against the rules of tests/test_layout.py MAY_IMPORT: " + str(wrong)
 
 
-def test_only_the_training_and_release_stages_import_training() -> None:
+def test_only_the_stages_that_train_networks_import_training() -> None:
     users = {
         path.relative_to(REPO).as_posix()
         for folder in ("pipeline", "stages")
@@ -88,7 +88,8 @@ def test_only_the_training_and_release_stages_import_training() -> None:
         and not path.is_relative_to(PIPELINE / "training")
         and any(n.startswith("pipeline.training") for n in imported_names(path))
     }
-    assert users == {"stages/train.py", "stages/release.py"}
+    assert users == {"stages/train.py", "stages/release.py", "stages/erase.py",
+                     "stages/erase_release.py"}  # fmt: skip
 
 
 def test_data_features_text_and_statistics_import_no_torch() -> None:
@@ -107,15 +108,34 @@ def test_data_features_text_and_statistics_import_no_torch() -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_dvc_yaml_states_every_regime_and_which_read_lambda() -> None:
+def test_dvc_yaml_states_every_regime_and_the_params_each_reads() -> None:
     dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    (declared,) = [v["regimes"] for v in dvc_yaml["vars"] if "regimes" in v]
-    assert list(declared) == list(REGIMES), "dvc.yaml vars.regimes and pipeline/regimes.py"
-    for regime, entry in declared.items():
-        assert (entry["reads"] == "lambda") == (regime in USES_LAMBDA), regime
+    found = {name: v[name] for v in dvc_yaml["vars"] for name in v}
+    assert list(found["regimes"]) == list(TRAINED), "dvc.yaml vars.regimes and pipeline/regimes.py"
+    assert list(found["scored"]) == list(REGIMES), "dvc.yaml vars.scored and pipeline/regimes.py"
+    assert {r: e["base"] for r, e in found["erased"].items()} == {
+        r: base for r, (base, _) in ERASED.items()
+    }
+    for group in ("regimes", "scored"):
+        for regime, entry in found[group].items():
+            declared = {"train", entry["reads"], entry["adversary"]}
+            assert declared == set(params_read(regime)), (group, regime)
     stages = dvc_yaml["stages"]
-    for name in ("train", "evaluate", "release", "publish"):
+    for name in ("train", "release"):
         assert stages[name]["foreach"] == "${regimes}", name
+        assert "${item.adversary}" in stages[name]["do"]["params"], name
+    for name in ("erase", "erase_release"):
+        assert stages[name]["foreach"] == "${erased}", name
+        assert stages[name]["do"]["params"] == ["erase.epochs", "${item.reads}"], name
+    kernel = {r for r, (_, method) in ERASED.items() if method == "kernel"}
+    for regime, entry in found["erased"].items():  # each reads its own keys, no more
+        expected = "erase.kernel_features" if regime in kernel else "erase.epochs"
+        assert entry["reads"] == expected, regime
+    for name in ("evaluate", "publish"):
+        assert stages[name]["foreach"] == "${scored}", name
+    report_deps = set(stages["report"]["deps"])
+    for regime in REGIMES:
+        assert {f"data/train/{regime}", f"data/eval/{regime}"} <= report_deps, regime
     released = {a["path"].removeprefix("models/") for a in dvc_yaml["artifacts"].values()}
     assert released == set(REGIMES)
     assert all(a["type"] == "model" for a in dvc_yaml["artifacts"].values())

@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.regimes import USES_LAMBDA
+from pipeline.regimes import REGIMES, USES_LAMBDA
 from pipeline.reporting.report import with_interval
-from pipeline.reporting.sweep import read_sweep, sweep_figure, sweep_markdown
+from pipeline.reporting.sweep import (
+    read_sweep,
+    read_tradeoff,
+    sweep_figure,
+    sweep_markdown,
+    tradeoff_figure,
+    tradeoff_markdown,
+)
 from tests.helpers import REPO
 
 PARAMS = {"lambda": 0.5, "n_jobs": -1, "train": {"seeds": [1, 2], "epochs": 12}}
@@ -129,3 +136,67 @@ def test_the_committed_sweep_agrees_with_the_committed_report() -> None:
     expected = [with_interval(results[r]["within"]["ua_test"], 1) for r in USES_LAMBDA]
     expected += [with_interval(results[r]["probe"]["speaker_kernel"], 1) for r in USES_LAMBDA]
     assert cells[2:] == expected, "reports/sweep.md is stale: run the sweep again"
+
+
+def _strength_entry(rev: str, values: dict[str, tuple[float, float]], **params) -> dict:
+    """A `dvc exp show` row whose commit holds, per regime, (test UA, speaker probe)."""
+    for regime in REGIMES:
+        ua, probe = values.get(regime, (0.0, 0.0))
+        COMMITS[rev, f"reports/results/{regime}.json"] = {
+            "within": {"ua_test": _stat(ua), "ua_val": _stat(ua)},
+            "probe": {"speaker_kernel": _stat(probe)},
+        }
+    data = copy.deepcopy(PARAMS) | params
+    return {
+        "rev": rev, "name": None, "error": None, "experiments": None,
+        "data": {"params": {"params.yaml": {"data": data}}, "metrics": {}, "deps": CODE},
+    }  # fmt: skip
+
+
+def test_the_tradeoff_takes_each_regime_where_an_experiment_changed_what_it_reads(
+    tmp_path: Path,
+) -> None:
+    base = {"ec_only": (60.0, 45.0), "multitask": (61.0, 70.0), "dat": (60.0, 44.0),
+            "menan": (62.0, 46.0), "ec_leace": (58.0, 27.0), "ec_kleace": (57.0, 26.0)}  # fmt: skip
+    paper = {"dat": {"ensemble": 1}, "menan": {"ensemble": 1}}
+    three = {"dat": {"ensemble": 1}, "menan": {"ensemble": 3}}
+    baseline = {**_strength_entry("1" * 40, base, adversary=paper,
+                                  erase={"kernel_features": 512}), "name": "main"}  # fmt: skip
+    # every regime of these commits differs, so a regime counted where it should not be shows
+    shifted = {r: (ua - 1.0, probe + 1.0) for r, (ua, probe) in base.items()}
+    baseline["experiments"] = [
+        _exp("ens3", _strength_entry("2" * 40, {**shifted, "menan": (63.0, 30.0)},
+                                     adversary=three, erase={"kernel_features": 512})),
+        _exp("kf64", _strength_entry("3" * 40, shifted, adversary=paper,
+                                     erase={"kernel_features": 64})),
+        _exp("lam03", _strength_entry("5" * 40, shifted, adversary=paper,
+                                      erase={"kernel_features": 512}, **{"lambda": 0.3})),
+        # MEnAN's part repeats ens3's setting (not drawn twice); DAT's is new
+        _exp("both", _strength_entry("6" * 40, shifted, erase={"kernel_features": 512},
+                                     adversary={**three, "dat": {"ensemble": 2}})),
+        _exp("seeds", _strength_entry("4" * 40, shifted, adversary=paper,
+                                      erase={"kernel_features": 512},
+                                      train={"seeds": [1], "epochs": 12})),
+    ]  # fmt: skip
+    tradeoff = read_tradeoff([baseline], read)
+    counted = sorted((p.regime, p.experiment) for p in tradeoff.points)
+    assert counted == sorted(
+        [(r, "main") for r in REGIMES]
+        + [("menan", "ens3"), ("ec_kleace", "kf64"), ("dat", "both")]  # what read a change
+        + [(r, "lam03") for r in USES_LAMBDA]
+    )
+    assert tradeoff.left_out == {"seeds": "differs from the baseline in train.seeds"}
+    assert tradeoff.probe == "speaker_kernel"  # the baseline kept nothing out
+    # the front: MEnAN with 3 adversaries (63 UA at probe 30) beats every point with a higher
+    # probe; the erasers have lower probes and lower UA, so nothing beats them either
+    front = [(p.regime, p.experiment) for p in tradeoff.front]
+    assert front == [("ec_kleace", "main"), ("ec_leace", "main"), ("menan", "ens3")]
+    text = tradeoff_markdown(tradeoff)
+    menan = "| MEnAN | ens3 | adversary.menan.ensemble=3 | 30.0 [28.0, 32.0] | 63.0 [61.0, 65.0] |"
+    assert f"{menan} yes |" in text
+    assert "| Multi-task | main | baseline | 70.0 [68.0, 72.0] | 61.0 [59.0, 63.0] |  |" in text
+    assert "| DAT | both | adversary.dat.ensemble=2 |" in text  # only the key DAT reads
+    assert "| Multi-task | lam03 | lambda=0.3 |" in text
+    assert "in-sample speaker probe" in text and "select on the test speakers" in text
+    tradeoff_figure(tradeoff, tmp_path / "tradeoff.png")
+    assert (tmp_path / "tradeoff.png").read_bytes().startswith(b"\x89PNG")

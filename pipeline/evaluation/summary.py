@@ -34,12 +34,14 @@ HEADLINE = {
     "cross_corpus": ("cross_corpus",),
     "cross_ua": ("cross_corpus_ua",),
     "speaker_probe": ("probe", "speaker_kernel"),
+    "speaker_probe_heldout": ("probe", "speaker_heldout_kernel"),
 }
 """Metric name: where its summary sits in the regime's evaluation summary. Δ is test minus
 validation (the paper's Table 2); ``cross_corpus`` is the cross-corpus accuracy (WA on a
 single-label set), ``cross_ua`` its UA, only on a single-label set; the speaker probe is
 the kernel one, whose optimum is unique, so it is the same on any machine for the same
-embeddings."""
+embeddings; ``speaker_probe_heldout`` is the same probe on utterances kept out of training,
+only with ``train.probe_holdout`` (the report's invariance measure)."""
 DECIMALS = 1
 EVAL_SUMMARY = "summary.json"
 """The regime's whole evaluation summary in its evaluation folder (``data/eval/<regime>/``),

@@ -63,7 +63,7 @@ from pipeline.features.spec import (
 )
 from pipeline.features.store import Features, value_type
 from pipeline.inference.user_output import LEAD_COLUMNS, check_output
-from pipeline.model.run_files import SSL_FORMAT, model_file, read_model
+from pipeline.model.run_files import model_file, model_format, read_model
 from pipeline.model.scoring import DeviceFrames, FoldModel
 from pipeline.params import RunSettings, validate_as
 from pipeline.regimes import REGIMES
@@ -463,7 +463,7 @@ def _check_saved(saved: dict[str, Any], path: Path) -> None:
         raise ModelError(path, f"stored settings are not valid ({exc})") from None
     features = saved["features"]
     ssl_model = frontend_of(features) != PAPER43
-    if ssl_model != (saved["format"] == SSL_FORMAT):
+    if saved["format"] != model_format(features, saved.get("erasure")):
         raise ModelError(path, f"format {saved['format']} with {frontend_of(features)} features: "
                          "written by no version of this pipeline")  # fmt: skip
     if ssl_model:

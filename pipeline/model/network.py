@@ -17,12 +17,19 @@ learned weights (SUPERB's featurizer; initialised equal), then runs Table 1's en
 its first convolution as wide as one layer (768 for a base model instead of 43). With one
 stored layer there is no sum. The paper's 43 channels are one "layer" of 43.
 
+An erasure regime (:mod:`pipeline.regimes`, ours) ends the encoder with an
+:class:`Eraser`: optionally fixed random Fourier features of v, then an affine map fitted
+in closed form (LEACE), so that v as every head, probe and exported graph sees it is the
+erased one.
+
 This is the authoritative definition of the network. Training computes the same network
 for R runs at once (:class:`pipeline.training.packing.PackedNet`), reading these modules'
 weights by name; ``tests/test_packing.py`` fails, naming both files, when the two differ.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -32,10 +39,13 @@ from pipeline.params import EMBEDDING_KINDS
 
 
 class GradientReversal(torch.autograd.Function):
-    """Identity forward; multiplies the gradient by ``-coeff`` backward (Ganin & Lempitsky)."""
+    """Identity forward; multiplies the gradient by ``-coeff`` backward (Ganin & Lempitsky).
+
+    ``coeff`` is a number, or a tensor that broadcasts against x (one coefficient per run of
+    a pack, (R, 1, 1), for DAT's ramp); it gets no gradient itself."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, coeff: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, coeff: float | torch.Tensor) -> torch.Tensor:
         ctx.coeff = coeff
         return x.view_as(x)
 
@@ -44,7 +54,7 @@ class GradientReversal(torch.autograd.Function):
         return -ctx.coeff * grad, None
 
 
-def reverse_gradient(x: torch.Tensor, coeff: float = 1.0) -> torch.Tensor:
+def reverse_gradient(x: torch.Tensor, coeff: float | torch.Tensor = 1.0) -> torch.Tensor:
     return GradientReversal.apply(x, coeff)
 
 
@@ -61,10 +71,40 @@ def layer_sum(x: torch.Tensor, weights: torch.Tensor, layers: int) -> torch.Tens
     return torch.einsum("...tld,l->...td", stacked, torch.softmax(weights, dim=-1))
 
 
-class Encoder(nn.Module):
-    """ENC of Table 1: frames (batch, time, width) -> utterance embedding v."""
+class Eraser(nn.Module):
+    """A concept eraser on v: ``features`` > 0 first maps v to that many random Fourier
+    features sqrt(2 / F) cos(v W^T + b) (fixed buffers, an RBF kernel's), then an affine
+    map x P^T + c (LEACE's: identity minus a low-rank projection). Fitted in closed form by
+    :mod:`pipeline.training.erasure`; here it only applies what was fitted."""
 
-    def __init__(self, embedding: str = "pooled", frames: FrameSpec = PAPER43_FRAMES) -> None:
+    def __init__(self, dim: int, features: int = 0) -> None:
+        super().__init__()
+        self.features = features
+        if features:
+            self.register_buffer("rff_weight", torch.zeros(features, dim))
+            self.register_buffer("rff_bias", torch.zeros(features))
+        self.dim = features or dim
+        self.affine = nn.Linear(self.dim, self.dim)
+
+    def lift(self, v: torch.Tensor) -> torch.Tensor:
+        """The space the affine map erases in: v itself, or its random Fourier features."""
+        if not self.features:
+            return v
+        return math.sqrt(2.0 / self.features) * torch.cos(
+            nn.functional.linear(v, self.rff_weight, self.rff_bias)
+        )
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return self.affine(self.lift(v))
+
+
+class Encoder(nn.Module):
+    """ENC of Table 1: frames (batch, time, width) -> utterance embedding v (erased, when
+    ``erase_features`` is given: 0 for LEACE on v, F for LEACE on F random Fourier
+    features)."""
+
+    def __init__(self, embedding: str = "pooled", frames: FrameSpec = PAPER43_FRAMES,
+                 erase_features: int | None = None) -> None:  # fmt: skip
         super().__init__()
         if embedding not in EMBEDDING_KINDS:
             raise ValueError(f"embedding must be one of {EMBEDDING_KINDS}, got {embedding!r}")
@@ -82,6 +122,9 @@ class Encoder(nn.Module):
         self.frame_out = nn.Sequential(nn.Linear(32, 32), nn.PReLU())
         self.project = nn.Linear(96, 32) if embedding == "projected" else None
         self.dim = 32 if self.project is not None else 96
+        self.erase = None if erase_features is None else Eraser(self.dim, erase_features)
+        if self.erase is not None:
+            self.dim = self.erase.dim
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         if self.layers > 1:
@@ -89,7 +132,8 @@ class Encoder(nn.Module):
         h = self.conv(frames.transpose(1, 2)).transpose(1, 2)
         h, _ = self.gru(h)
         v = stats_pool(self.frame_out(h))
-        return self.project(v) if self.project is not None else v
+        v = self.project(v) if self.project is not None else v
+        return self.erase(v) if self.erase is not None else v
 
 
 def head(in_dim: int, classes: int) -> nn.Sequential:
@@ -99,15 +143,29 @@ def head(in_dim: int, classes: int) -> nn.Sequential:
     )
 
 
+def speaker_heads(heads: int) -> list[str]:
+    """The module names of K speaker classifiers: Table 1's ``sc``, then ``sc_extra.0`` ..."""
+    return ["sc", *(f"sc_extra.{k}" for k in range(heads - 1))]
+
+
 class EmotionSpeakerNet(nn.Module):
-    """ENC with the emotion classifier EC and the speaker classifier SC on top."""
+    """ENC with the emotion classifier EC and the speaker classifier SC on top.
+
+    ``sc_heads`` > 1 (``adversary.<regime>.ensemble``, ours) adds K - 1 more speaker classifiers of
+    SC's shape as ``sc_extra``, built last so that ENC, EC and SC draw the same initial
+    weights as with one; with one, the network and its state dict are Table 1's exactly."""
 
     def __init__(self, n_emotions: int, n_speakers: int, embedding: str = "pooled",
-                 frames: FrameSpec = PAPER43_FRAMES) -> None:  # fmt: skip
+                 frames: FrameSpec = PAPER43_FRAMES,
+                 erase_features: int | None = None, sc_heads: int = 1) -> None:  # fmt: skip
         super().__init__()
-        self.enc = Encoder(embedding, frames)
+        self.enc = Encoder(embedding, frames, erase_features)
         self.ec = head(self.enc.dim, n_emotions)
         self.sc = head(self.enc.dim, n_speakers)
+        self.sc_heads = sc_heads
+        if sc_heads > 1:
+            extra = (head(self.enc.dim, n_speakers) for _ in range(sc_heads - 1))
+            self.sc_extra = nn.ModuleList(extra)
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:

@@ -57,9 +57,26 @@ SSL_FORMAT = 2
 """Format 1 on a self-supervised front end: its ``features`` record names the SSL model and
 its weights gain ``enc.layer_weights``, which a reader of format 1 alone cannot use (the
 paper's models stay format 1, byte for byte)."""
-FORMATS = (MODEL_FORMAT, SSL_FORMAT)
+ERASED_FORMAT = 3
+"""Either of the above with a concept eraser ending the encoder (an erasure regime's,
+``enc.erase.*``): its ``erasure`` record says how to build it (:func:`erase_features`)."""
+FORMATS = (MODEL_FORMAT, SSL_FORMAT, ERASED_FORMAT)
 MODEL_KEYS = ("format", "state_dict", "regime", "seed", "config", "train_speakers", "mean",
               "std", "emotions", "features")  # fmt: skip
+
+
+def model_format(features: dict[str, Any], erasure: dict[str, Any] | None) -> int:
+    """The format a ``model.pt`` of these features (and eraser, if any) is written in."""
+    if erasure is not None:
+        return ERASED_FORMAT
+    return MODEL_FORMAT if frontend_of(features) == PAPER43 else SSL_FORMAT
+
+
+def erase_features(saved: dict[str, Any]) -> int | None:
+    """The eraser a ``model.pt``'s network ends with: None (none), 0 (LEACE on v) or the
+    number of random Fourier features it erases in."""
+    erasure = saved.get("erasure")
+    return None if erasure is None else int(erasure["features"])
 
 
 def run_dir(root: str | Path, fold: int, seed: int) -> Path:
@@ -86,6 +103,7 @@ class FoldResult:
     embeddings: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (utt_ids, v)
     curve: list[dict[str, Any]]
     results: dict[str, Any]
+    erasure: dict[str, Any] | None = None  # an erasure regime's record (ERASED_FORMAT)
 
 
 def prediction_table(split_name: str, split: Split, probs: np.ndarray) -> pd.DataFrame:
@@ -107,13 +125,13 @@ def prediction_table(split_name: str, split: Split, probs: np.ndarray) -> pd.Dat
 def model_payload(
     state: dict[str, torch.Tensor], regime: str, seed: int, settings: dict[str, Any],
     speakers: list[str], mean: np.ndarray, std: np.ndarray, features: dict[str, Any],
-    **extra: Any,
+    erasure: dict[str, Any] | None = None, **extra: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """The content of a ``model.pt``: everything needed to score audio with the network."""
     import torch
 
     return {
-        "format": MODEL_FORMAT if frontend_of(features) == PAPER43 else SSL_FORMAT,
+        "format": model_format(features, erasure),
         "state_dict": state,
         "regime": regime,
         "seed": seed,
@@ -123,6 +141,7 @@ def model_payload(
         "std": torch.from_numpy(std),
         "emotions": list(EMOTIONS),
         "features": model_record(features),
+        **({"erasure": erasure} if erasure is not None else {}),
         **extra,
     }
 
@@ -142,8 +161,9 @@ def write(
     """
     target.mkdir(parents=True)
     payload = model_payload(
-        result.state, regime, seed, settings, fold["train"], result.mean, result.std, features
-    )
+        result.state, regime, seed, settings, fold["train"], result.mean, result.std, features,
+        result.erasure,
+    )  # fmt: skip
     write_torch(target / MODEL, payload)
     pq.write_table(
         pa.Table.from_pandas(result.predictions, preserve_index=False), target / PREDICTIONS
@@ -218,6 +238,8 @@ def read_model(folder: Path) -> dict[str, Any]:
             path, f"{what}; this pipeline reads formats {FORMATS}: retrain with this version"
         )
     missing = [key for key in MODEL_KEYS if key not in saved]
+    if found == ERASED_FORMAT and "erasure" not in saved:
+        missing.append("erasure")
     if missing:
         raise ModelError(path, f"incomplete: missing {', '.join(missing)}")
     return saved

@@ -23,6 +23,7 @@ from pipeline.features.frame_store import FrameStore
 from pipeline.features.spec import FrameSpec, differences, frame_spec
 from pipeline.model import run_files
 from pipeline.model.network import EmotionSpeakerNet
+from pipeline.params import RunSettings, validate_as
 from pipeline.runtime.errors import ModelError
 
 
@@ -141,8 +142,10 @@ class FoldModel:
         config = saved["config"]
         frames = frame_spec(saved["features"])
         net = EmotionSpeakerNet(
-            len(saved["emotions"]), len(saved["train_speakers"]), config["embedding"], frames
-        )
+            len(saved["emotions"]), len(saved["train_speakers"]), config["embedding"], frames,
+            run_files.erase_features(saved),
+            validate_as(RunSettings, config, f"{source} config").speaker_heads,
+        )  # fmt: skip
         net.load_state_dict(saved["state_dict"])
         return cls(
             net=net.to(device),

@@ -20,7 +20,7 @@ from pipeline.data.demo import DEMO_ROOT
 from pipeline.evaluation.metrics import WITHIN_KEYS
 from pipeline.evaluation.probes import PROBE_MODELS
 from pipeline.features.spec import PAPER43, frontend_of
-from pipeline.regimes import TITLES, WHAT
+from pipeline.regimes import ERASERS, TITLES, WHAT
 from pipeline.reporting.report import markdown_table, with_interval
 
 CARD = "model_card.md"
@@ -65,12 +65,14 @@ def render(
     features: Mapping[str, Any],
     evaluation: Mapping[str, Any],
     speeds: Sequence[float],
+    erasure: Mapping[str, Any] | None = None,
 ) -> str:
     """The card as Markdown. ``release``, ``seed``, ``features``: what ``model.pt`` records of
     the release (epochs, the rule and the selected epochs, the curve) and of its features;
     ``settings``: the params it was trained with (``train`` and, where the regime reads it,
     ``lambda``); ``evaluation``: the regime's evaluation summary; ``speeds``: the speed
-    copies it trained on (params.yaml ``augment.speeds``)."""
+    copies it trained on (params.yaml ``augment.speeds``); ``erasure``: an erasure
+    regime's record of its eraser (``model.pt``'s)."""
     demo = labels["audio_path"].astype(str).str.startswith(DEMO_ROOT).all()
     hours = float((labels["end_s"] - labels["start_s"]).sum()) / 3600
     counts = labels["label"].value_counts().reindex(list(EMOTIONS), fill_value=0)
@@ -102,10 +104,7 @@ def render(
         "- **Every speaker** trained this network: none is held out. The scores below are "
         "the cross-validation's, the best estimate of this network's on unseen speakers.",
         "## Training",
-        f"- **Epochs: {release['epochs']}**, {release['rule']}; the selected epochs were "
-        f"{_epochs(release['selected'])}. Learning-rate schedule as in cross-validation "
-        f"(polynomial decay over {settings['train']['epochs']} epochs), stopped there; seed "
-        f"{seed}.",
+        _training_line(release, settings, seed, erasure),
         f"- Last epoch's training losses: {_losses(release['curve'][-1])}.",
         "- Settings:",
         "```yaml\n" + yaml.safe_dump(dict(settings), sort_keys=False).rstrip() + "\n```",
@@ -129,6 +128,32 @@ def render(
         "across speakers, languages, cultures and recording conditions.",
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def _training_line(
+    release: Mapping[str, Any], settings: Mapping[str, Any], seed: int,
+    erasure: Mapping[str, Any] | None,
+) -> str:  # fmt: skip
+    """How long it trained: the epochs cross-validation chose, and for an erasure regime
+    what was trained (the emotion classifier alone) on what the eraser was fitted on."""
+    chosen = (f"**Epochs: {release['epochs']}**, {release['rule']}; the selected epochs were "
+              f"{_epochs(release['selected'])}.")  # fmt: skip
+    if erasure is None:
+        return (
+            f"- {chosen} Learning-rate schedule as in cross-validation (polynomial decay over "
+            f"{settings['train']['epochs']} epochs), stopped there; seed {seed}."
+        )
+    fitted = erasure["fitted_on"]
+    return (
+        f"- The encoder is `{erasure['base']}`'s released network ({release['base_epochs']} "
+        f"epochs), unchanged. The eraser ({ERASERS[erasure['method']]}"
+        + (f", {erasure['features']} features" if erasure["features"] else "")
+        + f") was fitted on its embeddings of {fitted['utterances']} training utterances of "
+        f"{fitted['speakers']} speakers, and only the emotion classifier was trained on the "
+        f"erased embeddings: {chosen[0].lower()}{chosen[1:]} Learning-rate schedule as in "
+        f"cross-validation (polynomial decay over {settings['erase']['epochs']} epochs), "
+        f"stopped there; seed {seed}."
+    )
 
 
 def _cross_corpus(evaluation: Mapping[str, Any]) -> str:

@@ -53,6 +53,8 @@ COMPARED_MEASURES = {
     "cross_corpus": "cross-corpus accuracy",
     "probe_speaker_linear": "speaker probe (linear)",
     "probe_speaker_kernel": "speaker probe (kernel)",
+    "probe_speaker_heldout_linear": "held-out speaker probe (linear)",
+    "probe_speaker_heldout_kernel": "held-out speaker probe (kernel)",
 }
 """What the comparisons compare, as (fold, seed) score columns, with their names in text."""
 PLANNED_DIFFERENCE = 2.0
@@ -256,6 +258,66 @@ def _probe_cell(stat: Mapping[str, Any] | None, margin: float) -> str:
     return f"{with_interval(stat, 1)} {verdict}"
 
 
+def invariance_table(
+    summaries: Mapping[str, dict[str, Any]], comparisons: Mapping[str, Mapping[str, Any]],
+    margin: float,
+) -> str:  # fmt: skip
+    """How much speaker identity each regime leaves, and what it cost in UA, with each
+    regime's test-UA difference from EC only (the same comparisons and Holm family as the
+    comparisons table). Ranked by the held-out kernel probe, lowest first, where utterances
+    were held out; in the regimes' order otherwise, since the in-sample probe decides
+    nothing (:func:`invariance_scope`)."""
+    family, count = probe_family(summaries), family_size(comparisons)
+    held = HELD_OUT in probe_names(summaries)
+    probe = HELD_OUT if held else "speaker"
+
+    def rank_key(regime: str) -> float:
+        stat = summaries[regime]["probe"].get(f"{probe}_kernel")
+        return float("inf") if stat is None else stat["mean"]
+
+    ordered = sorted(summaries, key=rank_key) if held else list(summaries)
+    rows = []
+    for rank, regime in enumerate(ordered, 1):
+        cost = comparisons.get(f"{regime}-{REFERENCE}", {}).get("ua_test")
+        cost_cell = "reference" if regime == REFERENCE else (
+            "n/a" if cost is None else f"{with_interval(cost, 1)} {reading(regime, cost, count)}"
+        )  # fmt: skip
+        rows.append([
+            *([str(rank)] if held else []), TITLES[regime],
+            *(_probe_cell(family[(regime, f"{probe}_{m}")], margin) for m in ("kernel", "linear")),
+            with_interval(summaries[regime]["within"]["ua_test"], 1), cost_cell,
+        ])  # fmt: skip
+    first = next(iter(summaries.values()))
+    chance = _num(first["chance"].get(probe), 1)
+    which = PROBE_TITLES[probe].lower()
+    header = (*(["Rank"] if held else []), "Model", f"{which} (kernel)", f"{which} (linear)",
+              "test UA", f"test UA - {TITLES[REFERENCE]} [95 % interval]")  # fmt: skip
+    return markdown_table(header, rows) + f"\n\nChance: {chance} %."
+
+
+def invariance_scope(summaries: Mapping[str, dict[str, Any]]) -> str:
+    """What the invariance table's probe measures, and what it cannot."""
+    if HELD_OUT in probe_names(summaries):
+        return (
+            "The probe that decides is the **held-out** one: fitted on the utterances the "
+            "encoder (and an eraser) trained on, scored on a slice of the same speakers' "
+            "utterances neither ever saw (`train.probe_holdout`), within each gender and "
+            "emotion-balanced. This is identity that generalises to new speech of those "
+            "speakers: what an adversary fooled during training can leave (Elazar & Goldberg "
+            "2018) and what an eraser fitted on other utterances may not remove. Regimes are "
+            "ranked by its kernel probe's mean, lowest first."
+        )
+    return (
+        "**No utterances were held out (`train.probe_holdout: 0`, the paper's protocol), so "
+        "this table shows the in-sample speaker probe and ranks nothing.** Its utterances "
+        "are ones the encoder trained on, and the erasers were fitted on them (with their "
+        "speed copies): an eraser makes the speakers' mean embeddings equal there, so a "
+        "cross-validated probe on them can score *below* chance, and an adversary was "
+        "fooled on them. For the measure that decides: `dvc exp run -S "
+        "train.probe_holdout=0.2` (docs/experiments.md)."
+    )
+
+
 def paper_tables() -> tuple[str, str]:
     t2 = markdown_table(
         TABLE2_HEADER, [[TITLES[r], *(f"{x:.2f}" for x in v)] for r, v in PAPER_TABLE2.items()]
@@ -268,7 +330,8 @@ def paper_tables() -> tuple[str, str]:
 
 
 def compare(folds: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Every comparison of COMPARISONS on every measure of COMPARED_MEASURES: one family.
+    """Every comparison of COMPARISONS on every measure of COMPARED_MEASURES that some run
+    has: one family.
 
     Keyed ``"<a>-<b>"`` then by measure, each a ``Paired`` as a dict (for the metrics file)
     with its Holm-adjusted p over the family, or None where the measure exists in no run
@@ -276,7 +339,9 @@ def compare(folds: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, An
     """
     tables = {r: pd.DataFrame(rows) for r, rows in folds.items()}
     share = held_out_share(next(iter(tables.values())))
-    keys = [(a, b, m) for a, b in COMPARISONS for m in COMPARED_MEASURES]
+    # a measure no run has (the held-out probe without train.probe_holdout) is no test
+    measured = [m for m in COMPARED_MEASURES if any(m in t for t in tables.values())]
+    keys = [(a, b, m) for a, b in COMPARISONS for m in measured]
 
     def one(a: str, b: str, measure: str) -> Paired | None:
         if measure not in tables[a] or measure not in tables[b]:
@@ -562,6 +627,16 @@ def render(
         comparison_table(comparisons),
         "### Seeds needed",
         seed_plan_text(folds),
+        "## Speaker identity left, and what removing it cost",
+        "How well a fresh speaker probe still tells each regime's training speakers apart "
+        "from its embedding v (lower: less identity left; the erasers' v is the erased one "
+        "the emotion classifier reads), beside its test UA and its paired test-UA "
+        "difference from EC only. "
+        + invariance_scope(summaries)
+        + " Each probe cell's verdict is Holm-adjusted over the probe table below; each UA "
+        f"difference is one of the {family} comparisons above. Two regimes whose probe "
+        "intervals overlap are not shown apart by it.",
+        invariance_table(summaries, comparisons, margin),
         "## Table 2: within-corpus accuracy (mean [95 % interval] over sessions)",
         table2(summaries),
         delta_note(protocol, next(iter(folds.values()))),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from pipeline.data.folds import Fold
 from pipeline.params import Params, RunSettings
 from pipeline.regimes import USES_LAMBDA
@@ -16,7 +18,8 @@ CPU_PACK = 3
 
 class TrainConfig(RunSettings):
     """The settings a stage trains with (:class:`~pipeline.params.RunSettings`: params.yaml
-    ``train``, lambda for the regimes that read it, the device), and how it packs runs."""
+    ``train``, lambda and ``adversary`` for the regimes that read them, the device), and how
+    it packs runs."""
 
     @classmethod
     def for_regime(cls, params: Params, regime: str) -> TrainConfig:
@@ -24,6 +27,7 @@ class TrainConfig(RunSettings):
             **params.train.model_dump(),
             lam=params.lam if regime in USES_LAMBDA else None,
             device=devices.resolve(params.device),
+            adversary=params.adversary.for_regime(regime, params.train.menan_sc_steps),
         )
 
     def pack_size(self, runs: int) -> int:
@@ -41,6 +45,12 @@ class TrainConfig(RunSettings):
     def fingerprint_fields(self) -> dict[str, Any]:
         """Everything that shapes results: the device only by its type (cpu or cuda)."""
         return {**self.model_dump(exclude={"device"}), "device": devices.kind(self.device)}
+
+
+def decayed_lr(settings: RunSettings, progress: torch.Tensor) -> torch.Tensor:
+    """``train.lr`` decayed polynomially to 0 (power ``lr_decay_power``) at ``progress``, the
+    share of its steps a run has done: the one learning-rate schedule of every training."""
+    return settings.lr * (1 - progress).clamp(min=0) ** settings.lr_decay_power
 
 
 def chosen_folds(folds: list[Fold], which: Any) -> list[Fold]:

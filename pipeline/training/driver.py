@@ -44,7 +44,7 @@ from pipeline.features import store as feature_store
 from pipeline.features.frame_cache import file_digest, open_frames
 from pipeline.model import run_files
 from pipeline.model.scoring import DeviceFrames
-from pipeline.regimes import REGIMES
+from pipeline.regimes import TRAINED
 from pipeline.runtime import device
 from pipeline.runtime.atomic import atomic_path, write_json
 from pipeline.runtime.errors import ConfigError
@@ -197,8 +197,8 @@ def run_regime(
     epoch by epoch, and written from the assembled runs at the end
     (:mod:`pipeline.training.curves`).
     """
-    if regime not in REGIMES:
-        raise ConfigError(f"unknown regime {regime!r}; one of {REGIMES}")
+    if regime not in TRAINED:
+        raise ConfigError(f"unknown regime {regime!r}; one of {TRAINED}")
     folds = chosen_folds(read_folds(folds_path), config.folds)
     digests = {str(p): file_digest(p) for p in (labels_path, folds_path, *feature_paths)}
     cache = CACHE_ROOT / regime

@@ -6,6 +6,11 @@ learning-rate decay over all its own steps, its own batch order, and one
 :class:`~pipeline.training.selection.FoldSelector` per fold it serves. Runs of unequal
 size share a pack: a run whose epoch has ended waits, untouched, for the others.
 
+The ``adversary`` settings (ours) add two random choices per run, each from a stream
+seeded with the run's seed, its session and the epoch (:meth:`Run.stream`): the batches of
+MEnAN's extra SC steps and the fresh speaker classifiers. Neither depends on the pack a run
+is in, and a resumed pack draws them again exactly, with no state to save.
+
 A :class:`Pack` saves and restores itself (:meth:`Pack.state_dict`), and turns into the
 runs' results (:meth:`Pack.results`) once trained.
 """
@@ -23,18 +28,18 @@ import torch
 
 from pipeline import EMOTIONS
 from pipeline.data.folds import Fold, speakers_of
-from pipeline.evaluation.metrics import unweighted_accuracy, weighted_accuracy
 from pipeline.features.frame_store import FrameStore, Split, make_split, probe_holdout
 from pipeline.model.network import EmotionSpeakerNet
-from pipeline.model.run_files import FoldResult, prediction_table
-from pipeline.model.scoring import DeviceFrames, Inputs, Standardizer, predict
+from pipeline.model.run_files import FoldResult
+from pipeline.model.scoring import DeviceFrames, Inputs, Standardizer
+from pipeline.params import AdversarySettings
 from pipeline.regimes import LOG_KEYS
 from pipeline.runtime.device import is_cuda
 from pipeline.runtime.errors import NonFiniteError
-from pipeline.training.config import TrainConfig
+from pipeline.training.config import TrainConfig, decayed_lr
 from pipeline.training.inputs import EpochTables, packed_probs
 from pipeline.training.packing import PackedNet
-from pipeline.training.selection import FoldSelector
+from pipeline.training.selection import FoldSelector, scored
 from pipeline.training.steps import Batch, PackedTrainer
 
 
@@ -63,6 +68,22 @@ class Run:
         folds = ", ".join(str(f["fold"]) for f in self.folds)
         return f"run {self.name} (fold {folds})"
 
+    @property
+    def session_key(self) -> int:
+        """The session as a number, for seeding (the run's weights and batch order)."""
+        return zlib.crc32(str(self.session).encode())
+
+    def stream(self, purpose: int, epoch: int) -> np.random.SeedSequence:
+        """The seed of one random choice of ``adversary`` (:data:`FRESH_BATCHES`,
+        :data:`FRESH_HEADS`) in ``epoch``, from the run's seed and session alone."""
+        return np.random.SeedSequence([self.seed, self.session_key, purpose, epoch])
+
+
+FRESH_BATCHES = 1
+"""Stream of the batch order of MEnAN's extra SC steps (``adversary.menan.fresh_batches``)."""
+FRESH_HEADS = 2
+"""Stream of the new speaker classifiers' weights (``adversary.<regime>.reinit_every``)."""
+
 
 @dataclass
 class RunData:
@@ -82,7 +103,7 @@ class RunData:
         cls, store: FrameStore, labels: pd.DataFrame, run: Run, config: TrainConfig
     ) -> RunData:
         speakers = run.train_speakers
-        session_key = zlib.crc32(str(run.session).encode())
+        session_key = run.session_key
         torch.manual_seed(run.seed * 2**32 + session_key)
         trained_on = labels[~probe_holdout(labels["utt_id"].to_numpy(), config.probe_holdout)]
         train = make_split(store, trained_on, speakers, speakers, originals_only=False)
@@ -102,7 +123,8 @@ class RunData:
                 "speakers' features is not finite (NaN or Inf in the feature table); re-run "
                 "the feature stages, which refuse non-finite audio"
             )
-        net = EmotionSpeakerNet(len(EMOTIONS), len(speakers), config.embedding, store.spec)
+        net = EmotionSpeakerNet(len(EMOTIONS), len(speakers), config.embedding, store.spec,
+                                sc_heads=config.speaker_heads)  # fmt: skip
         rng = np.random.default_rng([run.seed, session_key])
         return cls(run, train, selectors, mean, std, net, rng)
 
@@ -122,7 +144,9 @@ class Pack:
         self.runs = [RunData.prepare(store, labels, run, config) for run in runs]
         nets = [r.net for r in self.runs]
         self.net = PackedNet(nets, fused_gru=is_cuda(device)).to(device)
-        self.trainer = PackedTrainer(regime, self.net, config.lam or 0.0, config.menan_sc_steps)
+        self.adversary = config.adversary or AdversarySettings.paper()
+        self.trainer = PackedTrainer(regime, self.net, config.lam or 0.0, config.menan_sc_steps,
+                                     self.adversary.dat_ramp)  # fmt: skip
         self.frames = frames if frames is not None else DeviceFrames(store, device)
         self.norm = Standardizer([r.mean for r in self.runs], [r.std for r in self.runs], device)
         steps = [[math.ceil(len(r.train.rows) / config.batch_size)] for r in self.runs]
@@ -135,37 +159,78 @@ class Pack:
     def names(self) -> str:
         return ", ".join(r.run.name for r in self.runs)
 
-    def learning_rate(self) -> torch.Tensor:
+    def progress(self) -> torch.Tensor:
+        """Each run's share of its own steps done, (R, 1), on the device."""
+        return self.done_steps / self.total_steps
+
+    def learning_rate(self, progress: torch.Tensor | None = None) -> torch.Tensor:
         """Polynomial decay to 0 over each run's own number of steps, (R, 1), on the device."""
-        fraction = (1 - self.done_steps / self.total_steps).clamp(min=0)
-        return self.config.lr * fraction**self.config.lr_decay_power
+        return decayed_lr(self.config, self.progress() if progress is None else progress)
 
     def train_epoch(self) -> dict[str, list[float]]:
         """One epoch of every run; per logged value, each run's mean over its examples."""
+        every = self.adversary.reinit_every
+        if every and self.epoch and self.epoch % every == 0:
+            self.reinit_speaker_heads()
         orders = [r.rng.permutation(len(r.train.rows)) for r in self.runs]
         batch = self.config.batch_size
         tables = EpochTables([r.train for r in self.runs], orders, batch, self.device)
+        sc_tables = self.sc_tables() if self.adversary.fresh_batches else []
         sums = {k: torch.zeros(len(self.runs), device=self.device) for k in self.keys}
         for b in range(tables.steps):
-            self.step(tables, b, sums)
+            self.step(tables, b, sums, sc_tables)
         self.epoch += 1
         counts = [len(o) for o in orders]
         losses = {k: (v.cpu().numpy() / counts).tolist() for k, v in sums.items()}
         self._check_finite(losses)
         return losses
 
-    def step(self, tables: EpochTables, b: int, sums: dict[str, torch.Tensor]) -> None:
-        """Step ``b`` of every run: gather and standardize, update, add the logged values to
-        ``sums`` (weighted by examples). Fixed shapes and no host synchronisation, so the
-        GPU never waits for Python (``benchmarks/gpu_check.py`` checks both)."""
-        batch = Batch(
+    def reinit_speaker_heads(self) -> None:
+        """``adversary.<regime>.reinit_every``: before epochs N + 1, 2N + 1, ... every run's speaker
+        classifiers start again from new weights (drawn from the run's own stream) and a new
+        Adam state; the learning-rate schedule goes on."""
+        epoch = self.epoch + 1
+        seeds = [int(r.run.stream(FRESH_HEADS, epoch).generate_state(1, np.uint64)[0])
+                 for r in self.runs]  # fmt: skip
+        self.net.reinit_speaker_heads(seeds)
+        self.trainer.sc_opt.reset()
+
+    def sc_tables(self) -> list[EpochTables]:
+        """``adversary.menan.fresh_batches``: one more epoch of batches per extra SC step of MEnAN,
+        each run's a permutation of its own training rows from its own stream, step b of
+        table j feeding the j-th extra SC step of encoder step b. Same sizes as the
+        encoder's tables, so a run is active at the same steps in all of them."""
+        epoch = self.epoch + 1
+        rngs = [np.random.default_rng(r.run.stream(FRESH_BATCHES, epoch)) for r in self.runs]
+        splits = [r.train for r in self.runs]
+        tables = []
+        for _ in range(self.config.menan_sc_steps - 1):
+            orders = [g.permutation(len(s.rows)) for g, s in zip(rngs, splits, strict=True)]
+            tables.append(EpochTables(splits, orders, self.config.batch_size, self.device))
+        return tables
+
+    def batch(self, tables: EpochTables, b: int) -> Batch:
+        """Step ``b`` of ``tables``, gathered and standardized on the device."""
+        return Batch(
             x=self.norm(self.frames.crops(tables.rows[b], self.max_frames)),
             emotion=tables.emotion[b],
             speaker=tables.speaker[b],
             weight=tables.weight[b],
             active=tables.active[b],
         )
-        logs = self.trainer.step(batch, self.learning_rate())
+
+    def step(
+        self, tables: EpochTables, b: int, sums: dict[str, torch.Tensor],
+        sc_tables: list[EpochTables] | None = None,
+    ) -> None:  # fmt: skip
+        """Step ``b`` of every run: gather and standardize, update, add the logged values to
+        ``sums`` (weighted by examples); ``sc_tables``: see :meth:`sc_tables`. Fixed shapes
+        and no host synchronisation, so the GPU never waits for Python
+        (``benchmarks/gpu_check.py`` checks both)."""
+        batch = self.batch(tables, b)
+        sc_batches = [self.batch(t, b) for t in sc_tables or ()]
+        progress = self.progress()
+        logs = self.trainer.step(batch, self.learning_rate(progress), progress, sc_batches)
         count = batch.weight.sum(dim=1)
         for k in self.keys:
             sums[k] += logs[k] * count
@@ -188,7 +253,7 @@ class Pack:
         lr_now = self.learning_rate().squeeze(1).tolist()
         val_rows = [np.concatenate([s.val.rows for s in r.selectors]) for r in self.runs]
         probs = packed_probs(self.net, self.frames, self.norm, val_rows, self.max_frames)
-        keep_best = self.config.selection == "best_val_ua"
+        keep_best = self.config.keeps_best
         scores = []
         for r, data in enumerate(self.runs):
             logged = {k: losses[k][r] for k in self.keys}
@@ -251,21 +316,13 @@ class Pack:
             single = data.net
             single.load_state_dict(state)
             single.to(self.device)
-            results: dict[str, Any] = {"selected_epoch": epoch}
-            tables, embeddings = [], {}
-            for name, split in (("val", sel.val), ("test", sel.test)):
-                probs, v = predict(single, inputs, split.rows)
-                pred = probs.argmax(axis=1)
-                results[f"{name}_wa"] = weighted_accuracy(split.emotion, pred)
-                results[f"{name}_ua"] = unweighted_accuracy(split.emotion, pred)
-                tables.append(prediction_table(name, split, probs))
-                embeddings[name] = (split.utt_ids, v)
+            results, predictions, embeddings = scored(single, inputs, sel, epoch)
             found.append(
                 FoldResult(
                     state=state,
                     mean=data.mean,
                     std=data.std,
-                    predictions=pd.concat(tables, ignore_index=True),
+                    predictions=predictions,
                     embeddings=embeddings,
                     curve=sel.curve,
                     results=results,

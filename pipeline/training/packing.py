@@ -5,6 +5,8 @@ share a stage are stacked and every operation is issued once for all of them:
 
 - parameters live in two flat buffers of shape (R, P), one row per run: ``main`` (ENC+EC)
   and ``sc`` (SC), so that MEnAN can update SC in place while the encoder's graph is alive;
+  with K speaker classifiers (``adversary.ensemble``) a row of ``sc`` holds all K, in the
+  order of the network's state dict (``sc``, then ``sc_extra.0`` ...);
 - the two convolutions run once per run (the first is arithmetic-bound, so a loop costs
   nothing; grouped and im2col forms measured slower), on channels-last frames;
 - the GRU runs in one of two forms, chosen by ``fused_gru`` (training sets it for CUDA):
@@ -37,7 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pipeline.model.network import EmotionSpeakerNet, reverse_gradient
+from pipeline.model.network import EmotionSpeakerNet, head, reverse_gradient, speaker_heads
 from pipeline.training.gru import packed_gru
 
 HIDDEN = 32
@@ -88,8 +90,9 @@ class Weights(dict):
 
 def _split_state(net: EmotionSpeakerNet) -> tuple[dict, dict]:
     state = net.state_dict()
-    main = {k: v for k, v in state.items() if not k.startswith("sc.")}
-    sc = {k: v for k, v in state.items() if k.startswith("sc.")}
+    speaker = tuple(f"{name}." for name in speaker_heads(net.sc_heads))
+    main = {k: v for k, v in state.items() if not k.startswith(speaker)}
+    sc = {k: v for k, v in state.items() if k.startswith(speaker)}
     return main, sc
 
 
@@ -108,6 +111,8 @@ class PackedNet(nn.Module):
         self.projected = nets[0].enc.project is not None
         self.layers = nets[0].enc.layers
         self.n_speakers = nets[0].sc[-1].out_features
+        self.heads = speaker_heads(nets[0].sc_heads)
+        self.dim = nets[0].enc.dim
         self.n_emotions = nets[0].ec[-1].out_features
         self.main = nn.Parameter(torch.stack([self.main_layout.flatten(m) for m in mains]))
         self.sc = nn.Parameter(torch.stack([self.sc_layout.flatten(s) for s in scs]))
@@ -208,11 +213,31 @@ class PackedNet(nn.Module):
         return _head(v, self.main_layout.views(self.main), "ec")
 
     def speaker_logits(
-        self, v: torch.Tensor, frozen: bool = False, reverse: bool = False
-    ) -> torch.Tensor:
-        """SC on v; ``frozen``: SC's weights get no gradient; ``reverse``: gradient reversal."""
+        self, v: torch.Tensor, frozen: bool = False,
+        reverse: float | torch.Tensor | None = None, index: int = 0,
+    ) -> torch.Tensor:  # fmt: skip
+        """Speaker classifier ``index`` (0: SC) on v; ``frozen``: its weights get no gradient;
+        ``reverse``: v's gradient reversed with this coefficient (None: not reversed)."""
         flat = self.sc.detach() if frozen else self.sc
-        return _head(reverse_gradient(v) if reverse else v, self.sc_layout.views(flat), "sc")
+        v = v if reverse is None else reverse_gradient(v, reverse)
+        return _head(v, self.sc_layout.views(flat), self.heads[index])
+
+    @torch.no_grad()
+    def reinit_speaker_heads(self, seeds: Sequence[int]) -> None:
+        """New weights for every speaker classifier of every run, drawn as the network's
+        constructor draws them (PyTorch's default initialisation), run r's from a generator
+        seeded with ``seeds[r]`` alone: what a run gets never depends on the pack it is in,
+        and the global random state is left as it was."""
+        for r, seed in enumerate(seeds):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                fresh = [head(self.dim, self.n_speakers) for _ in self.heads]
+            state = {
+                f"{name}.{key}": tensor
+                for name, module in zip(self.heads, fresh, strict=True)
+                for key, tensor in module.state_dict().items()
+            }
+            self.sc[r].copy_(self.sc_layout.flatten(state))
 
 
 def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -266,6 +291,12 @@ class PackedAdam:
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "steps": self.steps}
+
+    def reset(self) -> None:
+        """A new optimiser's state for every run: moments and step counts back to 0, so
+        the bias correction starts over with the weights it now updates."""
+        for tensor in self.state().values():
+            tensor.zero_()
 
     def load(self, state: dict[str, torch.Tensor]) -> None:
         for name, tensor in state.items():

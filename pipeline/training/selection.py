@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from pipeline.data.folds import Fold
 from pipeline.evaluation.metrics import unweighted_accuracy, weighted_accuracy
 from pipeline.features.frame_store import Split
+from pipeline.model.network import EmotionSpeakerNet
+from pipeline.model.run_files import prediction_table
+from pipeline.model.scoring import Inputs, predict
 
 
 @dataclass
@@ -72,3 +76,20 @@ class FoldSelector:
         self.best_epoch = state["best_epoch"]
         main, sc = state["best_main"], state["best_sc"]
         self.best = None if main is None else (main.to(device), sc.to(device))
+
+
+def scored(
+    net: EmotionSpeakerNet, inputs: Inputs, sel: FoldSelector, epoch: int
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """A fold's selected network (of ``epoch``) on its validation and test speakers: (the
+    results ``fold.json`` records, the rows of ``predictions.parquet``, the embeddings v)."""
+    results: dict[str, Any] = {"selected_epoch": epoch}
+    tables, embeddings = [], {}
+    for name, split in (("val", sel.val), ("test", sel.test)):
+        probs, v = predict(net, inputs, split.rows)
+        pred = probs.argmax(axis=1)
+        results[f"{name}_wa"] = weighted_accuracy(split.emotion, pred)
+        results[f"{name}_ua"] = unweighted_accuracy(split.emotion, pred)
+        tables.append(prediction_table(name, split, probs))
+        embeddings[name] = (split.utt_ids, v)
+    return results, pd.concat(tables, ignore_index=True), embeddings
