@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -549,3 +549,18 @@ def dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     if check and result.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+class Interrupted(Exception):
+    """A training a test stopped on purpose (:func:`stop_at`)."""
+
+
+def stop_at(text: str) -> Callable[[str, int, list], None]:
+    """A training progress report that stops training (raises :class:`Interrupted`) at the
+    first log line containing ``text``, e.g. ``"epoch 2/3"``: a crash mid-training."""
+
+    def report(line: str, done: int, rows: list) -> None:
+        if text in line:
+            raise Interrupted
+
+    return report

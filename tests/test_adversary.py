@@ -23,7 +23,7 @@ from pipeline.training.pack import FRESH_HEADS, Pack
 from pipeline.training.packing import PackedNet
 from pipeline.training.run import train_pack
 from pipeline.training.steps import Batch, PackedTrainer
-from tests.helpers import host_copies, project_params, toy_config, toy_corpus
+from tests.helpers import Interrupted, host_copies, project_params, stop_at, toy_config, toy_corpus
 
 
 def adversary(**changes) -> AdversarySettings:
@@ -321,16 +321,9 @@ def test_every_setting_is_the_same_in_any_pack_and_across_a_resume(
     for run, result in zip(runs, together, strict=True):
         same_results([result], train_pack(store, labels, [run], regime, cfg), atol=1e-5)
 
-    class Stop(Exception):
-        pass
-
-    def stop_in_epoch_3(line: str, done: int, rows: list) -> None:
-        if "epoch 2/3" in line:
-            raise Stop
-
     state = tmp_path / "pack.state.pt"
-    with pytest.raises(Stop):
-        train_pack(store, labels, runs, regime, cfg, state, stop_in_epoch_3)
+    with pytest.raises(Interrupted):
+        train_pack(store, labels, runs, regime, cfg, state, stop_at("epoch 2/3"))
     same_results(together, train_pack(store, labels, runs, regime, cfg, state))
 
 

@@ -20,7 +20,14 @@ from pipeline.training import driver
 from pipeline.training.driver import plan_runs, run_regime
 from pipeline.training.pack import Run
 from pipeline.training.run import train_pack
-from tests.helpers import stage_config, toy_config, toy_corpus, write_stage_inputs
+from tests.helpers import (
+    Interrupted,
+    stage_config,
+    stop_at,
+    toy_config,
+    toy_corpus,
+    write_stage_inputs,
+)
 
 
 def session_run(folds: list[dict], session_index: int, seed: int = 3, *which: int) -> Run:
@@ -150,16 +157,9 @@ def test_interrupted_pack_resumes_from_its_last_epoch(tmp_path: Path) -> None:
     cfg = toy_config(epochs=4)
     uninterrupted = train_pack(store, labels, runs, "menan", cfg)
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_epoch_3(line: str, done: int, rows: list) -> None:
-        if "epoch 3/4" in line:
-            raise Stop
-
     state = tmp_path / "pack.state.pt"
-    with pytest.raises(Stop):
-        train_pack(store, labels, runs, "menan", cfg, state, stop_at_epoch_3)
+    with pytest.raises(Interrupted):
+        train_pack(store, labels, runs, "menan", cfg, state, stop_at("epoch 3/4"))
     seen: list[str] = []
     sent: list[list[dict]] = []
 
