@@ -61,11 +61,12 @@ from pipeline.features.store import Features
 from pipeline.model import run_files
 from pipeline.model.network import EmotionSpeakerNet
 from pipeline.model.scoring import DeviceFrames, FoldModel
-from pipeline.params import EvaluateSettings
+from pipeline.params import EraseSettings, EvaluateSettings
 from pipeline.regimes import TRAINED
 from pipeline.runtime import device
 from pipeline.training.config import TrainConfig
 from pipeline.training.driver import plan_runs
+from pipeline.training.erasure import erase_run
 from pipeline.training.inputs import EpochTables
 from pipeline.training.pack import Pack
 from pipeline.training.packing import PackedNet
@@ -267,8 +268,25 @@ def check_toy_training(ctx: dict[str, Any]) -> dict[str, Any]:
             }
             ok &= same
         found["evaluation"] = _evaluate_both(tmp, labels, features, where)
+        found["erasure"] = _erase_both(tmp, labels, store, runs[0], where)
     found["warnings"] = sorted({f"{w.category.__name__}: {str(w.message)[:200]}" for w in caught})
     return {"status": "pass" if ok else "fail", "device": where, **found}
+
+
+def _erase_both(tmp: Path, labels: pd.DataFrame, store: FrameStore, run: Any, where: str) -> dict:
+    """EC only's written run erased (kernel LEACE, the erasure regimes' code) on this device
+    and on the CPU: the eraser is fitted on the CPU either way, the rest runs on the device."""
+    fold = run.folds[0]
+    base = run_files.run_dir(tmp / "ec_only", fold["fold"], run.seed)
+    probs, seconds = {}, {}
+    for name in dict.fromkeys((where, "cpu")):
+        started = time.perf_counter()
+        result, _ = erase_run("ec_kleace", base, fold, store, DeviceFrames(store, name), labels,
+                              EraseSettings(epochs=2, kernel_features=64))  # fmt: skip
+        probs[name] = result.predictions.filter(like="prob_").to_numpy()
+        seconds[name] = time.perf_counter() - started
+    return {f"{where}_vs_cpu_probabilities_max_abs_diff": float(np.abs(probs[where] -
+            probs["cpu"]).max()), "seconds": seconds}  # fmt: skip
 
 
 def _evaluate_both(tmp: Path, labels: pd.DataFrame, features: Features, where: str) -> dict:

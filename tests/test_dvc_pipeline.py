@@ -50,7 +50,7 @@ SPEEDS = [0.8, 0.9, 1.1, 1.2]
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    changes = {"n_jobs": 1, "demo": TINY_DEMO, "train": TINY_TRAIN}
+    changes = {"n_jobs": 1, "demo": TINY_DEMO, "train": TINY_TRAIN, "erase": {"epochs": 1}}
     return demo_project(tmp_path_factory.mktemp("project"), changes)
 
 

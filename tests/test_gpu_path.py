@@ -107,5 +107,7 @@ def test_the_gpu_check_runs_its_cpu_parts_and_says_what_it_skipped(tmp_path: Pat
         assert toy[regime]["resumed_bit_identical"] is True
         assert toy[regime]["loaded_vs_trained_max_abs_diff"] == 0.0
     assert set(toy["evaluation"]) == {"cpu"}
+    # the erasure regimes' code ran (on the CPU only here: nothing to compare with)
+    assert toy["erasure"]["cpu_vs_cpu_probabilities_max_abs_diff"] == 0.0
     text = (tmp_path / "gpu_check.txt").read_text()
     assert "== toy_training: pass" in text and "== equality: skipped" in text

@@ -243,7 +243,7 @@ SSL_TRAIN = {"epochs": 1, "max_seconds": 1, "folds": [0, 1, 2, 3], "seeds": [123
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     changes = {"n_jobs": 2, "demo": TINY_DEMO, "features": {"frontend": "ssl"},
                "augment": {"speeds": []},  # no speed copies, through every stage
-               "train": SSL_TRAIN}  # fmt: skip
+               "train": SSL_TRAIN, "erase": {"epochs": 1}}  # fmt: skip
     root = demo_project(tmp_path_factory.mktemp("ssl_project"), changes)
     tiny_ssl_model(root / "models" / "ssl", "wavlm")  # git-ignored, as a fetched model is
     return root
@@ -283,7 +283,8 @@ def test_dvc_repro_on_an_ssl_front_end_and_menan_answers_as_evaluation(project: 
     probs = [c for c in scored.columns if c.startswith("prob_")]
     np.testing.assert_allclose(table[probs].to_numpy(), scored[probs].to_numpy(), atol=1e-5)
     for verb in (("predict", "models/menan", wavs[0], "-o", "r.csv"),
-                 ("export", "models/menan", "--onnx", "menan.onnx")):  # fmt: skip
+                 ("export", "models/menan", "--onnx", "menan.onnx"),
+                 ("predict", "models/ec_kleace", wavs[0], "-o", "k.csv")):  # fmt: skip
         done = _menan(project, *verb)
         assert done.returncode == 0, done.stderr
     # the released model with another SSL model's weights: refused, nothing written
