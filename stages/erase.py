@@ -43,6 +43,7 @@ def main(argv: list[str]) -> None:
     folds = {f["fold"]: f for f in read_folds(folds_path)}
     metadata = feature_store.read_metadata(features)
     runs = run_files.finished_runs(base_dir)
+    scores = []  # each run's results, for the closing line
     try:
         with atomic_path(out_dir, replace_dir=True) as tmp:
             tmp.mkdir()
@@ -53,6 +54,7 @@ def main(argv: list[str]) -> None:
                                            params.erase)  # fmt: skip
                 run_files.write(run_files.run_dir(tmp, fold["fold"], seed), fold, seed, regime,
                                 config, metadata, result)  # fmt: skip
+                scores.append(result.results)
                 log.info("%s run %d/%d (fold %d, seed %d): epoch %d of %d selected, val UA "
                          "%.3f, test UA %.3f", regime, i, len(runs), fold["fold"], seed,
                          result.results["selected_epoch"], params.erase.epochs,
@@ -62,9 +64,8 @@ def main(argv: list[str]) -> None:
     except BaseException:
         Path(plot).unlink(missing_ok=True)
         raise
-    summaries = [run_files.read_summary(d) for d in run_files.finished_runs(out_dir)]
-    mean = {k: sum(s[k] for s in summaries) / len(summaries) for k in ("val_ua", "test_ua")}
-    log.info("%s: mean over %d (fold, seed) runs %s", regime, len(summaries), json.dumps(mean))
+    mean = {k: sum(s[k] for s in scores) / len(scores) for k in ("val_ua", "test_ua")}
+    log.info("%s: mean over %d (fold, seed) runs %s", regime, len(scores), json.dumps(mean))
 
 
 if __name__ == "__main__":
